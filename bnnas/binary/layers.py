@@ -1,0 +1,183 @@
+"""Binary layers: convolution and linear maps on 1-bit inputs and 1-bit weights.
+
+A binary layer quantizes its input and its latent real-valued weights, computes the ±1
+product, then multiplies each output channel by a scale:
+
+* ``"none"``: no scale (BNN, Hubara et al. 2016);
+* ``"channel_mean"``: the mean absolute latent weight of the output channel (XNOR-Net,
+  Rastegari et al. 2016; Bi-Real Net, Liu et al. 2018);
+* ``"learnable"``: a trained per-channel scale, initialised to the channel mean (XNOR-Net++).
+
+The scale is applied to the output rather than to the weights, so the convolution itself is
+an integer ±1 product that a 1-bit engine reproduces exactly. Zero padding would feed a third
+value to a 1-bit engine, so binary inputs are padded with ``pad_value`` (-1 by default); train
+with the padding you deploy with.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bnnas.binary.quantizers import Quantizer, make_quantizer
+from bnnas.errors import ConfigError
+
+SCALINGS = ("none", "channel_mean", "learnable")
+
+
+def _check_scaling(scaling: str) -> None:
+    if scaling not in SCALINGS:
+        raise ConfigError(f"unknown scaling {scaling!r}; choose one of: {', '.join(SCALINGS)}")
+
+
+class _BinaryMixin:
+    """Shared quantizer and scale handling of BinaryConv2d and BinaryLinear."""
+
+    weight: nn.Parameter
+    input_quantizer: Quantizer
+    weight_quantizer: Quantizer
+
+    def _init_binary(
+        self,
+        input_quantizer: str | Quantizer | None,
+        weight_quantizer: str | Quantizer | None,
+        scaling: str,
+    ) -> None:
+        _check_scaling(scaling)
+        self.input_quantizer = make_quantizer(input_quantizer)
+        self.weight_quantizer = make_quantizer(weight_quantizer)
+        self.scaling = scaling
+        if scaling == "learnable":
+            self.scale = nn.Parameter(self._channel_mean().detach().clone())
+        else:
+            self.register_parameter("scale", None)
+
+    @property
+    def input_precision(self) -> int:
+        return self.input_quantizer.precision
+
+    @property
+    def weight_precision(self) -> int:
+        return self.weight_quantizer.precision
+
+    @property
+    def is_binary(self) -> bool:
+        """True when both operands are 1-bit, i.e. the layer computes BOPs."""
+        return self.input_precision == 1 and self.weight_precision == 1
+
+    def _channel_mean(self) -> Tensor:
+        return self.weight.abs().flatten(1).mean(dim=1)
+
+    def output_scale(self) -> Tensor | None:
+        """Per-output-channel scale multiplied onto the ±1 product, or None."""
+        if self.scaling == "none":
+            return None
+        if self.scaling == "channel_mean":
+            return self._channel_mean()
+        return self.scale
+
+    def quantized_weight(self) -> Tensor:
+        """The weight as the layer uses it (±1 for a binary weight quantizer), unscaled."""
+        return self.weight_quantizer(self.weight)
+
+
+class BinaryConv2d(_BinaryMixin, nn.Conv2d):
+    """``nn.Conv2d`` on quantized inputs and weights, padded with ``pad_value``.
+
+    ``padding`` keeps its ``nn.Conv2d`` meaning; when the input is binary the border holds
+    ``pad_value`` (-1 by default) instead of 0. A real-valued input is padded with 0.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = False,
+        *,
+        input_quantizer: str | Quantizer | None = "approx_sign",
+        weight_quantizer: str | Quantizer | None = "ste_sign",
+        scaling: str = "channel_mean",
+        pad_value: float = -1.0,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias
+        )
+        if isinstance(self.padding, str):
+            raise ConfigError("BinaryConv2d needs integer padding, not a padding mode string")
+        self.pad_value = float(pad_value)
+        self._init_binary(input_quantizer, weight_quantizer, scaling)
+
+    @property
+    def effective_pad_value(self) -> float:
+        """The value the border actually holds: ``pad_value`` for binary inputs, else 0."""
+        return self.pad_value if self.input_precision == 1 else 0.0
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.input_quantizer(x)
+        ph, pw = self.padding
+        if ph or pw:
+            x = F.pad(x, (pw, pw, ph, ph), value=self.effective_pad_value)
+        y = F.conv2d(x, self.quantized_weight(), None, self.stride, 0, self.dilation, self.groups)
+        scale = self.output_scale()
+        if scale is not None:
+            y = y * scale.view(1, -1, 1, 1)
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, scaling={self.scaling}, pad_value={self.pad_value}"
+
+
+class BinaryLinear(_BinaryMixin, nn.Linear):
+    """``nn.Linear`` on quantized inputs and weights with a per-output scale."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = False,
+        *,
+        input_quantizer: str | Quantizer | None = "approx_sign",
+        weight_quantizer: str | Quantizer | None = "ste_sign",
+        scaling: str = "channel_mean",
+    ) -> None:
+        super().__init__(in_features, out_features, bias)
+        self._init_binary(input_quantizer, weight_quantizer, scaling)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.linear(self.input_quantizer(x), self.quantized_weight())
+        scale = self.output_scale()
+        if scale is not None:
+            y = y * scale
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, scaling={self.scaling}"
+
+
+class RPReLU(nn.Module):
+    """ReActNet's RPReLU (Liu et al., ECCV 2020): ``PReLU(x - gamma) + zeta`` per channel.
+
+    The two learnable shifts move the activation distribution that the next sign sees.
+    """
+
+    def __init__(self, channels: int, init_slope: float = 0.25) -> None:
+        super().__init__()
+        self.shift_in = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.shift_out = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.slope = nn.Parameter(torch.full((1, channels, 1, 1), float(init_slope)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        x = x - self.shift_in.view(shape)
+        x = torch.where(x >= 0, x, x * self.slope.view(shape))
+        return x + self.shift_out.view(shape)

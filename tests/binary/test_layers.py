@@ -1,0 +1,88 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bnnas.binary import BinaryConv2d, BinaryLinear, RPReLU, hard_sign
+from bnnas.errors import ConfigError
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 1, 1), (1, 2, 2), (1, 0, 1)])
+def test_binary_conv_equals_plain_conv_of_pm1_tensors_bit_for_bit(stride, padding, dilation):
+    conv = BinaryConv2d(5, 7, 3, stride, padding, dilation, scaling="none")
+    x = torch.randn(2, 5, 9, 9)
+    xb = F.pad(hard_sign(x), (padding,) * 4, value=-1.0)
+    expected = F.conv2d(xb, hard_sign(conv.weight), stride=stride, dilation=dilation)
+    got = conv(x)
+    assert torch.equal(got, expected)
+    # The result is an integer count, as a popcount engine computes it.
+    assert torch.equal(got, got.round())
+
+
+def test_padding_value_is_minus_one_at_borders():
+    conv = BinaryConv2d(1, 1, 3, padding=1, scaling="none")
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    out = conv(torch.ones(1, 1, 4, 4))
+    # A corner sees 4 inputs of +1 and 5 pad cells of -1.
+    assert out[0, 0, 0, 0].item() == 4 - 5
+    assert out[0, 0, 1, 1].item() == 9
+    zero_pad = BinaryConv2d(1, 1, 3, padding=1, scaling="none", pad_value=0.0)
+    zero_pad.load_state_dict(conv.state_dict())
+    assert zero_pad(torch.ones(1, 1, 4, 4))[0, 0, 0, 0].item() == 4
+
+
+def test_real_input_is_padded_with_zero():
+    conv = BinaryConv2d(1, 1, 3, padding=1, input_quantizer=None, scaling="none")
+    assert conv.input_precision == 32 and conv.effective_pad_value == 0.0
+    x = torch.randn(1, 1, 5, 5)
+    assert torch.allclose(conv(x), F.conv2d(x, hard_sign(conv.weight), padding=1))
+
+
+def test_channel_mean_scaling_multiplies_each_output_channel():
+    conv = BinaryConv2d(3, 4, 3, padding=1, scaling="channel_mean")
+    plain = BinaryConv2d(3, 4, 3, padding=1, scaling="none")
+    plain.load_state_dict(conv.state_dict())
+    x = torch.randn(2, 3, 6, 6)
+    alpha = conv.weight.abs().mean(dim=(1, 2, 3))
+    assert torch.allclose(conv(x), plain(x) * alpha.view(1, -1, 1, 1))
+
+
+def test_learnable_scale_is_a_trained_parameter():
+    conv = BinaryConv2d(3, 4, 3, padding=1, scaling="learnable")
+    assert torch.allclose(conv.scale, conv.weight.abs().mean(dim=(1, 2, 3)))
+    assert "scale" in dict(conv.named_parameters())
+    conv(torch.randn(2, 3, 5, 5)).sum().backward()
+    assert conv.scale.grad is not None and conv.scale.grad.abs().sum() > 0
+    assert conv.weight.grad is not None
+
+
+def test_unknown_scaling_is_rejected():
+    with pytest.raises(ConfigError, match="unknown scaling"):
+        BinaryConv2d(1, 1, 3, scaling="per_tensor")
+
+
+def test_binary_linear_equals_pm1_matmul_and_reports_precision():
+    fc = BinaryLinear(6, 3, scaling="none")
+    x = torch.randn(4, 6)
+    assert torch.equal(fc(x), hard_sign(x) @ hard_sign(fc.weight).t())
+    assert fc.is_binary and fc.input_precision == 1 and fc.weight_precision == 1
+    real = BinaryLinear(6, 3, input_quantizer=None)
+    assert not real.is_binary
+
+
+def test_gradients_flow_through_approx_sign_to_input_and_weight():
+    conv = BinaryConv2d(2, 2, 3, padding=1)
+    x = (0.3 * torch.randn(1, 2, 4, 4)).requires_grad_(True)
+    conv(x).sum().backward()
+    assert x.grad.abs().sum() > 0 and conv.weight.grad.abs().sum() > 0
+
+
+def test_rprelu_shifts_and_slopes_per_channel():
+    act = RPReLU(2)
+    with torch.no_grad():
+        act.shift_in[0, 0] = 1.0
+        act.shift_out[0, 1] = -2.0
+    x = torch.tensor([[0.5, 0.5]]).view(1, 2, 1, 1)
+    out = act(x).flatten().tolist()
+    assert out == pytest.approx([0.25 * (0.5 - 1.0), 0.5 - 2.0])
+    assert act(torch.tensor([[0.5, 0.5]])).shape == (1, 2)
