@@ -1,14 +1,11 @@
 """Shared test settings: deterministic, single-threaded torch (tests run two at a time)."""
 
-import os
-
 import pytest
 import torch
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        torch.set_num_threads(1)
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from torch import Tensor
 
 def hard_sign(x: Tensor) -> Tensor:
     """Sign with ``sign(0) = +1``, in the dtype of ``x``; no gradient of its own."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
 
 
 class SteSignFunction(torch.autograd.Function):

@@ -1,0 +1,292 @@
+"""The ``bnnas`` command: parse arguments, then call the library.
+
+Every user mistake surfaces as a :class:`BnnasError`, printed as one line on stderr with exit
+code 2; nothing here holds logic that the library does not also offer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bnnas import __version__
+from bnnas.config import dump_yaml, from_dict, load_config, read_yaml
+from bnnas.errors import BnnasError, ConfigError
+
+log = logging.getLogger("bnnas")
+
+DEMO_EPOCHS = 6
+
+
+def parse_input_size(text: str) -> tuple[int, int, int]:
+    """``"3x224x224"`` -> ``(3, 224, 224)``; anything else is a ConfigError."""
+    parts = text.lower().split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) <= 0:
+        raise ConfigError(f"malformed --input {text!r}; expected CxHxW, e.g. 3x224x224 or 1x28x28")
+    return dims  # type: ignore[return-value]
+
+
+def parse_model_args(pairs: Sequence[str]) -> dict:
+    """``["stem=small", "width=2"]`` -> ``{"stem": "small", "width": 2}`` (YAML values)."""
+    from bnnas.config import parse_override
+
+    kwargs = {}
+    for pair in pairs:
+        path, value = parse_override(pair)
+        kwargs[".".join(path)] = value
+    return kwargs
+
+
+# ----------------------------------------------------------------------------- summary
+def cmd_summary(args: argparse.Namespace) -> int:
+    from bnnas.metrics import profile, summary_table
+    from bnnas.models import create_model
+
+    input_size = parse_input_size(args.input)
+    if args.genotype is not None:
+        raise ConfigError("--genotype needs a search space, which this version does not have yet")
+    if args.model is None:
+        raise ConfigError("name a model (see `bnnas summary --list`) or pass --genotype FILE")
+    num_classes = args.num_classes or (1000 if max(input_size[1:]) > 64 else 10)
+    kwargs = parse_model_args(args.arg)
+    model = create_model(args.model, num_classes=num_classes, in_channels=input_size[0], **kwargs)
+    result = profile(model, input_size)
+    if args.json:
+        print(json.dumps({"model": args.model, **result.to_dict()}, indent=2))
+    else:
+        print(summary_table(result))
+    return 0
+
+
+# ----------------------------------------------------------------------------- train
+def _train_overrides(args: argparse.Namespace) -> list[str]:
+    shortcuts = {
+        "model.name": args.model,
+        "data.name": args.data,
+        "data.data_dir": args.data_dir,
+        "optim.epochs": args.epochs,
+        "seed": args.seed,
+        "device": args.device,
+    }
+    overrides = [f"{k}={v}" for k, v in shortcuts.items() if v is not None]
+    return overrides + list(args.set)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bnnas.runs import (
+        check_new_run_dir,
+        code_revision,
+        create_run_dir,
+        default_run_dir,
+        existing_run_dir,
+        setup_logging,
+        write_text_atomic,
+    )
+    from bnnas.train import TrainConfig, Trainer
+
+    overrides = _train_overrides(args)
+    if args.resume is not None:
+        if args.config is not None or args.out is not None:
+            raise ConfigError("--resume continues a run with its own config; drop --config/--out")
+        run_dir = existing_run_dir(args.resume)
+        config = load_config(TrainConfig, run_dir / "config.yaml", overrides)
+    else:
+        config = load_config(TrainConfig, args.config, overrides)
+        run_dir = Path(args.out) if args.out else default_run_dir("train")
+        check_new_run_dir(run_dir, overwrite=args.overwrite)
+    # Data, model and teacher load before anything is written: a run that cannot start
+    # leaves no folder behind.
+    trainer = Trainer(config, run_dir, progress=not args.no_progress)
+    if args.resume is None:
+        create_run_dir(run_dir, overwrite=args.overwrite)
+        write_text_atomic(run_dir / "revision.txt", code_revision() + "\n")
+    if args.resume is None or overrides:
+        write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
+    setup_logging(run_dir)
+    log.info("run folder %s", run_dir)
+    if args.resume is not None and not trainer.resume():
+        log.info("no checkpoint in %s yet; starting from epoch 1", run_dir)
+    try:
+        result = trainer.fit()
+    except KeyboardInterrupt:
+        print(
+            f"\nbnnas: interrupted after epoch {trainer.epoch}; resume with: "
+            f"bnnas train --resume {run_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"test accuracy {result['test_acc']:.2f}% after {result['epochs']} epochs; run {run_dir}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- eval
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bnnas.data import BatchLoader, default_eval_transform, load_dataset
+    from bnnas.device import select_device
+    from bnnas.train import evaluate, latest_checkpoint, load_trained_model
+    from bnnas.train.config import DataConfig
+
+    target = Path(args.target)
+    if target.is_dir():
+        checkpoint = target / "final.pt"
+        if not checkpoint.is_file():
+            found = latest_checkpoint(target / "checkpoints")
+            if found is None:
+                raise ConfigError(f"{str(target)!r} holds no checkpoint; train first")
+            checkpoint = found[0]
+    else:
+        checkpoint = target
+    device = select_device(args.device)
+    model, state = load_trained_model(checkpoint, device)
+    data = from_dict(DataConfig, state["config"]["data"], prefix="data.")
+    name = args.data or data.name
+    data_dir = args.data_dir if args.data_dir is not None else data.data_dir
+    dataset = load_dataset(name, data_dir, download=data.download)
+    if tuple(dataset.input_shape) != tuple(state["meta"]["input_shape"]):
+        raise ConfigError(
+            f"model expects input {state['meta']['input_shape']}, {name} has "
+            f"{list(dataset.input_shape)}; evaluate on data of the shape it was trained on"
+        )
+    source = dataset.test if args.split == "test" else dataset.train
+    loader = BatchLoader(
+        source, data.eval_batch_size, shuffle=False,
+        transform=default_eval_transform(dataset), device=device,
+    )
+    result = evaluate(model, loader, device)
+    out = {"checkpoint": str(checkpoint), "data": name, "split": args.split, **result}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{name} {args.split}: accuracy {result['acc']:.2f}%  loss {result['loss']:.4f}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bnnas.metrics import profile, summary_table
+    from bnnas.runs import (
+        check_new_run_dir,
+        code_revision,
+        create_run_dir,
+        default_run_dir,
+        setup_logging,
+        write_text_atomic,
+    )
+    from bnnas.train import TrainConfig, Trainer
+
+    config = load_config(TrainConfig, overrides=[f"optim.epochs={args.epochs}"])
+    run_dir = Path(args.out) if args.out else default_run_dir("demo")
+    check_new_run_dir(run_dir, overwrite=args.overwrite)
+    trainer = Trainer(config, run_dir, progress=not args.no_progress)
+    create_run_dir(run_dir, overwrite=args.overwrite)
+    write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
+    write_text_atomic(run_dir / "revision.txt", code_revision() + "\n")
+    setup_logging(run_dir)
+    log.info("demo: training %s on %s for %d epochs in %s",
+             config.model.name, config.data.name, config.optim.epochs, run_dir)
+    print(summary_table(profile(trainer.model, trainer.dataset.input_shape)))
+    result = trainer.fit()
+    print(
+        f"\n{config.model.name} on {config.data.name}: test accuracy {result['test_acc']:.2f}% "
+        f"after {result['epochs']} epochs ({result['train_seconds']:.0f} s); run folder {run_dir}"
+    )
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bnnas",
+        description="Find, train, measure and deploy binary neural networks.",
+    )
+    parser.add_argument("--version", action="version", version=f"bnnas {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("summary", help="cost table of a model: BOPs, FLOPs, OPs, memory")
+    p.add_argument("model", nargs="?", help="zoo model name (see `bnnas summary --list`)")
+    p.add_argument("--genotype", help="a searched genotype JSON file instead of a model name")
+    p.add_argument("--input", default="3x224x224", help="input size CxHxW (default 3x224x224)")
+    p.add_argument("--num-classes", type=int, help="classes (default 1000 above 64 px, else 10)")
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="model constructor argument, e.g. --arg stem=small (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--list", action="store_true", help="list the zoo models and exit")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("train", help="train a zoo model or a genotype; checkpoints every epoch")
+    p.add_argument("--config", help="YAML config file (keys as in `bnnas train --print-config`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set optim.lr=0.01 (repeatable)")
+    p.add_argument("--model", help="shortcut for --set model.name=...")
+    p.add_argument("--data", help="shortcut for --set data.name=...")
+    p.add_argument("--data-dir", help="shortcut for --set data.data_dir=...")
+    p.add_argument("--epochs", type=int, help="shortcut for --set optim.epochs=...")
+    p.add_argument("--seed", type=int, help="shortcut for --set seed=...")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (shortcut for --set device=...)")
+    p.add_argument("--out", help="run folder (default runs/train-<time>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="reuse an existing --out folder (the old one is renamed aside)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="accuracy of a trained run or checkpoint")
+    p.add_argument("target", help="run folder or checkpoint file")
+    p.add_argument("--data", help="dataset name (default: the one it was trained on)")
+    p.add_argument("--data-dir", help="folder of the dataset files")
+    p.add_argument("--split", choices=("test", "train"), default="test")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("demo", help="train the small binary net on the bundled data (minutes)")
+    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
+    p.add_argument("--out", help="run folder (default runs/demo-<time>)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _pre_dispatch(args: argparse.Namespace) -> int | None:
+    """Flags that print something and exit before the command runs."""
+    if args.command == "summary" and args.list:
+        from bnnas.models import list_models
+
+        print("\n".join(list_models()))
+        return 0
+    if args.command == "train" and args.print_config:
+        from bnnas.train import TrainConfig
+
+        base = read_yaml(Path(args.resume) / "config.yaml") if args.resume else None
+        config = load_config(TrainConfig, args.config, _train_overrides(args), base=base)
+        print(dump_yaml(config), end="")
+        return 0
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        early = _pre_dispatch(args)
+        return early if early is not None else args.func(args)
+    except BnnasError as error:
+        print(f"bnnas: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nbnnas: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Build the network a training config names, and rebuild a trained one from its checkpoint."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bnnas.config import from_dict
+from bnnas.errors import CheckpointError, ConfigError
+from bnnas.models import MODELS, create_model
+from bnnas.train.checkpoint import load_checkpoint
+from bnnas.train.config import ModelConfig
+
+log = logging.getLogger("bnnas")
+
+SMALL_INPUT = 64  # inputs up to this size get the small (stride-1, no max-pool) stem
+
+
+def model_kwargs(config: ModelConfig, input_shape: tuple[int, int, int]) -> dict[str, Any]:
+    """Constructor arguments: the config's ``args`` plus data-derived defaults.
+
+    A model with a ``stem`` option gets ``stem="small"`` on small inputs unless the config
+    chooses, since an ImageNet stem would shrink a 28x28 image to 7x7 before the first block.
+    """
+    kwargs = dict(config.args)
+    if config.name in MODELS:
+        params = inspect.signature(MODELS.get(config.name)).parameters
+        if "stem" in params and "stem" not in kwargs and max(input_shape[1:]) <= SMALL_INPUT:
+            kwargs["stem"] = "small"
+    return kwargs
+
+
+def build_model(
+    config: ModelConfig, num_classes: int, input_shape: tuple[int, int, int]
+) -> nn.Module:
+    """The zoo model of ``config`` sized for the data (classes, channels, resolution)."""
+    if config.genotype is not None:
+        raise ConfigError(
+            "model.genotype is not supported yet by this version; use model.name with a zoo model"
+        )
+    kwargs = model_kwargs(config, input_shape)
+    return create_model(
+        config.name, num_classes=num_classes, in_channels=input_shape[0], **kwargs
+    )
+
+
+def model_meta(num_classes: int, input_shape: tuple[int, int, int]) -> dict[str, Any]:
+    """What a checkpoint stores besides the config to rebuild its model without the data."""
+    return {"num_classes": num_classes, "input_shape": list(input_shape)}
+
+
+def load_trained_model(
+    checkpoint: str | Path, device: torch.device | str = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model from a ``bnnas train`` checkpoint and load its weights (eval mode)."""
+    state = load_checkpoint(checkpoint, map_location=device)
+    try:
+        model_config = from_dict(ModelConfig, state["config"]["model"], prefix="model.")
+        meta = state["meta"]
+        input_shape = tuple(meta["input_shape"])
+        model = build_model(model_config, meta["num_classes"], input_shape)  # type: ignore[arg-type]
+        model.load_state_dict(state["model"])
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint)!r} lacks {error}; it was not written by bnnas train"
+        ) from None
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint)!r} does not fit its model ({first})"
+        ) from None
+    return model.to(device).eval(), state

@@ -1,0 +1,279 @@
+"""The training loop: train, evaluate, checkpoint every epoch, resume exactly.
+
+Exact resumption rests on three facts: the data order and augmentation of epoch ``e`` depend
+only on ``(seed, e)`` (see :class:`bnnas.data.BatchLoader`); the checkpoint holds the model,
+optimizer, scheduler and global RNG state at the end of an epoch; and the metrics log is cut
+back to that epoch on resume. A run resumed from epoch ``k`` therefore ends with the same
+weights and metrics as one that never stopped (on CPU, with deterministic kernels).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from bnnas.config import to_dict
+from bnnas.data import (
+    BatchLoader,
+    Dataset,
+    default_eval_transform,
+    default_train_transform,
+    load_dataset,
+)
+from bnnas.device import amp_dtype, autocast, configure_backends, select_device
+from bnnas.errors import CheckpointError, NonFiniteError
+from bnnas.runs import MetricsLog, write_text_atomic
+from bnnas.train.builder import build_model, load_trained_model, model_meta
+from bnnas.train.checkpoint import latest_checkpoint, save_checkpoint, save_epoch_checkpoint
+from bnnas.train.config import TrainConfig
+from bnnas.train.losses import accuracy_count, classification_loss, distillation_loss
+from bnnas.train.optim import build_optimizer, build_scheduler
+
+log = logging.getLogger("bnnas")
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, loader: BatchLoader, device: torch.device, dtype: torch.dtype | None = None
+) -> dict[str, float]:
+    """Mean loss and accuracy (percent) of ``model`` over ``loader``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    for x, y in loader:
+        with autocast(device, dtype):
+            logits = model(x)
+        total_loss += float(classification_loss(logits.float(), y)) * y.numel()
+        correct += accuracy_count(logits, y)
+        count += y.numel()
+    model.train(was_training)
+    return {"loss": total_loss / max(count, 1), "acc": 100.0 * correct / max(count, 1)}
+
+
+class Trainer:
+    """Trains one network as its :class:`TrainConfig` says, inside a run folder."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: str | Path,
+        *,
+        dataset: Dataset | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.checkpoint_dir = self.run_dir / "checkpoints"
+        self.progress = progress
+        self.device = select_device(config.device)
+        configure_backends(self.device, config.deterministic)
+        self.amp = amp_dtype(config.amp, self.device)
+        self.dataset = dataset or load_dataset(
+            config.data.name, config.data.data_dir, download=config.data.download
+        )
+        torch.manual_seed(config.seed)
+        self.model = build_model(
+            config.model, self.dataset.num_classes, self.dataset.input_shape
+        ).to(self.device)
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        pin = self.device.type == "cuda"
+        self.train_loader = BatchLoader(
+            self.dataset.train,
+            config.data.batch_size,
+            shuffle=True,
+            transform=default_train_transform(self.dataset, config.data.augment),
+            seed=config.seed,
+            drop_last=len(self.dataset.train) > config.data.batch_size,
+            device=self.device,
+            pin_memory=pin,
+        )
+        self.test_loader = BatchLoader(
+            self.dataset.test,
+            config.data.eval_batch_size,
+            shuffle=False,
+            transform=default_eval_transform(self.dataset),
+            device=self.device,
+            pin_memory=pin,
+        )
+        self.optimizer = build_optimizer(self.model, config.optim)
+        self.scheduler = build_scheduler(self.optimizer, config.optim, len(self.train_loader))
+        self.scaler = torch.amp.GradScaler(enabled=self.amp == torch.float16)
+        self.teacher = self._load_teacher()
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.epoch = 0  # epochs completed
+
+    def _load_teacher(self) -> nn.Module | None:
+        path = self.config.distill.teacher
+        if path is None:
+            return None
+        teacher, state = load_trained_model(path, self.device)
+        if state["meta"]["num_classes"] != self.dataset.num_classes:
+            raise CheckpointError(
+                f"teacher {path!r} predicts {state['meta']['num_classes']} classes, the data has "
+                f"{self.dataset.num_classes}; use a teacher trained on the same data"
+            )
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        log.info("distilling from teacher %s (%s)", path, state["config"]["model"]["name"])
+        return teacher
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": to_dict(self.config),
+            "meta": model_meta(self.dataset.num_classes, self.dataset.input_shape),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+        except (KeyError, RuntimeError, ValueError) as error:
+            first = str(error).strip().splitlines()[0] if str(error) else type(error).__name__
+            raise CheckpointError(
+                f"checkpoint does not match this run's model or optimizer ({first}); "
+                "resume with the config the run was started with"
+            ) from None
+        torch.set_rng_state(state["rng_cpu"])
+        if state.get("rng_cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.epoch = int(state["epoch"])
+
+    def resume(self) -> bool:
+        """Load the newest valid checkpoint of the run folder; False if there is none."""
+        found = latest_checkpoint(self.checkpoint_dir, map_location=self.device)
+        if found is None:
+            return False
+        path, state = found
+        self.load_state_dict(state)
+        self.metrics.truncate_after("epoch", self.epoch)
+        log.info("resumed from %s (epoch %d done)", path, self.epoch)
+        return True
+
+    # ----------------------------------------------------------------- training
+    def _loss(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        smoothing = self.config.optim.label_smoothing
+        if self.teacher is None:
+            return classification_loss(logits, y, smoothing)
+        with torch.no_grad():
+            teacher_logits = self.teacher(x)
+        distill = self.config.distill
+        return distillation_loss(
+            logits,
+            teacher_logits,
+            y,
+            alpha=distill.alpha,
+            temperature=distill.temperature,
+            label_smoothing=smoothing,
+        )
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the training data; raises NonFiniteError on a NaN/inf loss."""
+        self.model.train()
+        self.train_loader.set_epoch(self.epoch)
+        total_loss, correct, count = 0.0, 0, 0
+        clip = self.config.optim.grad_clip
+        bar = tqdm(
+            self.train_loader,
+            desc=f"epoch {self.epoch + 1}/{self.config.optim.epochs}",
+            disable=not self.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        for step, (x, y) in enumerate(bar):
+            with autocast(self.device, self.amp):
+                logits = self.forward(x)
+                loss = self._loss(logits.float(), x, y)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteError(self._nonfinite_message(value, step))
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            total_loss += value * y.numel()
+            correct += accuracy_count(logits, y)
+            count += y.numel()
+            if step % 10 == 0:
+                bar.set_postfix(
+                    loss=f"{total_loss / count:.3f}", acc=f"{100 * correct / count:.1f}"
+                )
+        return {"loss": total_loss / max(count, 1), "acc": 100.0 * correct / max(count, 1)}
+
+    def _nonfinite_message(self, value: float, step: int) -> str:
+        found = latest_checkpoint(self.checkpoint_dir)
+        kept = f"the last good checkpoint is {found[0]}" if found else "no checkpoint was written"
+        return (
+            f"loss became {value} at epoch {self.epoch + 1} step {step + 1}; {kept}; lower "
+            f"optim.lr (now {self.config.optim.lr}) or set optim.grad_clip, then start again"
+        )
+
+    def fit(self) -> dict[str, Any]:
+        """Train until ``optim.epochs``, checkpointing after every epoch; returns the result."""
+        started = time.time()
+        epochs = self.config.optim.epochs
+        while self.epoch < epochs:
+            tic = time.time()
+            lr = self.optimizer.param_groups[0]["lr"]
+            train = self.train_epoch()
+            test = evaluate(self.forward, self.test_loader, self.device, self.amp)
+            self.epoch += 1
+            record = {
+                "epoch": self.epoch,
+                "lr": lr,
+                "train_loss": train["loss"],
+                "train_acc": train["acc"],
+                "test_loss": test["loss"],
+                "test_acc": test["acc"],
+                "epoch_seconds": time.time() - tic,
+            }
+            self.metrics.append(record)
+            save_epoch_checkpoint(
+                self.checkpoint_dir, self.epoch, self.state_dict(), self.config.keep_checkpoints
+            )
+            log.info(
+                "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.1fs)",
+                self.epoch, epochs, train["loss"], train["acc"], test["loss"], test["acc"],
+                record["epoch_seconds"],
+            )
+        return self._finish(time.time() - started)
+
+    def _finish(self, seconds: float) -> dict[str, Any]:
+        records = self.metrics.read()
+        last = records[-1] if records else {}
+        result = {
+            "epochs": self.epoch,
+            "test_acc": last.get("test_acc"),
+            "test_loss": last.get("test_loss"),
+            "best_test_acc": max((r["test_acc"] for r in records), default=None),
+            "train_seconds": sum(r.get("epoch_seconds", 0.0) for r in records),
+            "this_session_seconds": seconds,
+            "dataset": self.dataset.name,
+            "model": self.config.model.name,
+        }
+        final = {k: v for k, v in self.state_dict().items() if k in ("config", "meta", "epoch")}
+        final["model"] = self.model.state_dict()
+        save_checkpoint(self.run_dir / "final.pt", final)
+        write_text_atomic(self.run_dir / "result.json", json.dumps(result, indent=2) + "\n")
+        return result
