@@ -19,7 +19,7 @@ from bnnas.errors import BnnasError, ConfigError
 
 log = logging.getLogger("bnnas")
 
-DEMO_EPOCHS = 6
+DEMO_EPOCHS = 15
 
 
 def parse_input_size(text: str) -> tuple[int, int, int]:

@@ -32,3 +32,7 @@ class CheckpointError(BnnasError):
 
 class NonFiniteError(BnnasError):
     """A NaN or infinite loss or gradient stopped training."""
+
+
+class GenotypeError(BnnasError):
+    """A genotype (searched architecture) that is malformed, inconsistent or too large."""

@@ -118,18 +118,57 @@ class BinaryConv2d(_BinaryMixin, nn.Conv2d):
         """The value the border actually holds: ``pad_value`` for binary inputs, else 0."""
         return self.pad_value if self.input_precision == 1 else 0.0
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, out_channels: int | None = None) -> Tensor:
+        """Convolve ``x``; a *slim* call uses only the leading slice of the weights.
+
+        When ``x`` has fewer channels than ``in_channels``, or ``out_channels`` is given, the
+        layer runs as a narrower copy of itself: ``weight[:out_channels, :x.shape[1] //
+        groups]`` (and the same output slice of the scale and bias), so a supernet can change
+        its partial-channel ratio during search (PC-DARTS, Xu et al. ICLR 2020; slimmable
+        networks). A ``"channel_mean"`` scale is the mean of the weights the slim call uses,
+        i.e. exactly what a narrow layer holding those weights computes. A full-width call is
+        unchanged.
+        """
+        if out_channels is None and x.shape[1] == self.in_channels:
+            weight, scale, bias = self.quantized_weight(), self.output_scale(), self.bias
+        else:
+            weight, scale, bias = self._slim_parameters(x.shape[1], out_channels)
         x = self.input_quantizer(x)
         ph, pw = self.padding
         if ph or pw:
             x = F.pad(x, (pw, pw, ph, ph), value=self.effective_pad_value)
-        y = F.conv2d(x, self.quantized_weight(), None, self.stride, 0, self.dilation, self.groups)
-        scale = self.output_scale()
+        y = F.conv2d(x, weight, None, self.stride, 0, self.dilation, self.groups)
         if scale is not None:
             y = y * scale.view(1, -1, 1, 1)
-        if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1)
+        if bias is not None:
+            y = y + bias.view(1, -1, 1, 1)
         return y
+
+    def _slim_parameters(
+        self, in_channels: int, out_channels: int | None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Quantized weight, scale and bias of the leading ``out x in`` slice."""
+        out = self.out_channels if out_channels is None else out_channels
+        if not (0 < in_channels <= self.in_channels and 0 < out <= self.out_channels):
+            raise ConfigError(
+                f"slim BinaryConv2d call with {in_channels} -> {out} channels exceeds the "
+                f"layer's {self.in_channels} -> {self.out_channels}; build a wider layer"
+            )
+        if in_channels % self.groups:
+            raise ConfigError(
+                f"slim BinaryConv2d input of {in_channels} channels is not divisible by "
+                f"groups={self.groups}; use a multiple of {self.groups}"
+            )
+        latent = self.weight[:out, : in_channels // self.groups]
+        weight = self.weight_quantizer(latent)
+        if self.scaling == "none":
+            scale = None
+        elif self.scaling == "channel_mean":
+            scale = latent.abs().flatten(1).mean(dim=1)
+        else:
+            scale = self.scale[:out]
+        bias = None if self.bias is None else self.bias[:out]
+        return weight, scale, bias
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scaling={self.scaling}, pad_value={self.pad_value}"

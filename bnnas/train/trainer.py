@@ -36,6 +36,7 @@ from bnnas.train.checkpoint import latest_checkpoint, save_checkpoint, save_epoc
 from bnnas.train.config import TrainConfig
 from bnnas.train.losses import accuracy_count, classification_loss, distillation_loss
 from bnnas.train.optim import build_optimizer, build_scheduler
+from bnnas.train.tensorboard import ScalarLog
 
 log = logging.getLogger("bnnas")
 
@@ -232,32 +233,43 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train until ``optim.epochs``, checkpointing after every epoch; returns the result."""
         started = time.time()
-        epochs = self.config.optim.epochs
-        while self.epoch < epochs:
-            tic = time.time()
-            lr = self.optimizer.param_groups[0]["lr"]
-            train = self.train_epoch()
-            test = evaluate(self.forward, self.test_loader, self.device, self.amp)
-            self.epoch += 1
-            record = {
-                "epoch": self.epoch,
-                "lr": lr,
-                "train_loss": train["loss"],
-                "train_acc": train["acc"],
-                "test_loss": test["loss"],
-                "test_acc": test["acc"],
-                "epoch_seconds": time.time() - tic,
-            }
-            self.metrics.append(record)
-            save_epoch_checkpoint(
-                self.checkpoint_dir, self.epoch, self.state_dict(), self.config.keep_checkpoints
-            )
-            log.info(
-                "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.1fs)",
-                self.epoch, epochs, train["loss"], train["acc"], test["loss"], test["acc"],
-                record["epoch_seconds"],
-            )
+        scalars = ScalarLog(self.run_dir)
+        try:
+            while self.epoch < self.config.optim.epochs:
+                record = self.run_epoch()
+                scalars.write(self.epoch, {k: v for k, v in record.items() if k != "epoch"})
+        finally:
+            scalars.close()
         return self._finish(time.time() - started)
+
+    def run_epoch(self) -> dict[str, float]:
+        """Train and test one epoch, log its metrics, then checkpoint it."""
+        tic = time.time()
+        lr = self.optimizer.param_groups[0]["lr"]
+        train = self.train_epoch()
+        test = evaluate(self.forward, self.test_loader, self.device, self.amp)
+        self.epoch += 1
+        record = {
+            "epoch": self.epoch,
+            "lr": lr,
+            "train_loss": train["loss"],
+            "train_acc": train["acc"],
+            "test_loss": test["loss"],
+            "test_acc": test["acc"],
+            "epoch_seconds": time.time() - tic,
+        }
+        # Metrics first, checkpoint second: a crash in between is undone on resume, which
+        # cuts the metrics back to the checkpoint's epoch.
+        self.metrics.append(record)
+        save_epoch_checkpoint(
+            self.checkpoint_dir, self.epoch, self.state_dict(), self.config.keep_checkpoints
+        )
+        log.info(
+            "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.1fs)",
+            self.epoch, self.config.optim.epochs, train["loss"], train["acc"], test["loss"],
+            test["acc"], record["epoch_seconds"],
+        )
+        return record
 
     def _finish(self, seconds: float) -> dict[str, Any]:
         records = self.metrics.read()

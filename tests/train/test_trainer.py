@@ -106,3 +106,9 @@ def test_teacher_for_other_classes_is_refused(tmp_path, tiny_dataset):
     with pytest.raises(CheckpointError, match="predicts 7 classes, the data has 4"):
         Trainer(_config(f"distill.teacher={teacher_run / 'final.pt'}"), run,
                 dataset=tiny_dataset, progress=False)
+
+
+def test_tensorboard_scalars_when_installed(tmp_path, tiny_dataset):
+    pytest.importorskip("tensorboard", reason="the tb extra is not installed")
+    _, _, run = _train(tmp_path, tiny_dataset, "tb", "optim.epochs=1")
+    assert any((run / "tb").iterdir())
