@@ -51,33 +51,50 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from bnnas.models import create_model
 
     input_size = parse_input_size(args.input)
-    if args.genotype is not None:
-        raise ConfigError("--genotype needs a search space, which this version does not have yet")
-    if args.model is None:
+    if args.genotype is not None and args.model is not None:
+        raise ConfigError("name a model or pass --genotype FILE, not both")
+    if args.model is None and args.genotype is None:
         raise ConfigError("name a model (see `bnnas summary --list`) or pass --genotype FILE")
     num_classes = args.num_classes or (1000 if max(input_size[1:]) > 64 else 10)
     kwargs = parse_model_args(args.arg)
-    model = create_model(args.model, num_classes=num_classes, in_channels=input_size[0], **kwargs)
+    if args.genotype is not None:
+        from bnnas.space import Genotype, Network
+
+        genotype = Genotype.load(args.genotype)
+        if kwargs:  # --arg cells=20 --arg channels=36: the same cells on another layout
+            genotype = genotype.with_layout(**kwargs).validate()
+        model = Network.from_genotype(genotype, num_classes, in_channels=input_size[0])
+        name = {"model": "genotype", "genotype": str(args.genotype)}
+    else:
+        model = create_model(
+            args.model, num_classes=num_classes, in_channels=input_size[0], **kwargs
+        )
+        name = {"model": args.model}
     result = profile(model, input_size)
     if args.json:
-        print(json.dumps({"model": args.model, **result.to_dict()}, indent=2))
+        print(json.dumps({**name, **result.to_dict()}, indent=2))
     else:
         print(summary_table(result))
     return 0
 
 
 # ----------------------------------------------------------------------------- train
+def _shortcut_overrides(args: argparse.Namespace, shortcuts: dict[str, object]) -> list[str]:
+    """Shortcut flags as ``key=value`` overrides, followed by the explicit ``--set`` ones."""
+    overrides = [f"{k}={v}" for k, v in shortcuts.items() if v is not None]
+    return overrides + list(args.set)
+
+
 def _train_overrides(args: argparse.Namespace) -> list[str]:
-    shortcuts = {
+    return _shortcut_overrides(args, {
         "model.name": args.model,
+        "model.genotype": getattr(args, "genotype", None),
         "data.name": args.data,
         "data.data_dir": args.data_dir,
         "optim.epochs": args.epochs,
         "seed": args.seed,
         "device": args.device,
-    }
-    overrides = [f"{k}={v}" for k, v in shortcuts.items() if v is not None]
-    return overrides + list(args.set)
+    })
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -124,6 +141,68 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         return 130
     print(f"test accuracy {result['test_acc']:.2f}% after {result['epochs']} epochs; run {run_dir}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- search
+def cmd_search(args: argparse.Namespace) -> int:
+    from bnnas.runs import (
+        check_new_run_dir,
+        code_revision,
+        create_run_dir,
+        default_run_dir,
+        existing_run_dir,
+        setup_logging,
+        write_text_atomic,
+    )
+    from bnnas.search.methods import SEARCH_METHODS
+
+    overrides = _shortcut_overrides(args, {"data.name": args.data,
+                                           "data.data_dir": args.data_dir,
+                                           "epochs": args.epochs, "seed": args.seed,
+                                           "device": args.device})
+    if args.resume is not None:
+        if args.config is not None or args.out is not None:
+            raise ConfigError("--resume continues a run with its own config; drop --config/--out")
+        run_dir = existing_run_dir(args.resume)
+        method_file = run_dir / "method.txt"
+        stored = method_file.read_text().strip() if method_file.is_file() else None
+        if stored is None:
+            raise ConfigError(f"{str(run_dir)!r} is not a search run folder (no method.txt)")
+        if args.method is not None and args.method != stored:
+            raise ConfigError(f"{str(run_dir)!r} is a {stored} search; drop --method or use it")
+        name = stored
+        method = SEARCH_METHODS.get(name)
+        config = load_config(method.config_class, run_dir / "config.yaml", overrides)
+    else:
+        name = args.method or "ubnas"
+        method = SEARCH_METHODS.get(name)
+        config = load_config(method.config_class, args.config, overrides)
+        run_dir = Path(args.out) if args.out else default_run_dir(f"search-{name}")
+        check_new_run_dir(run_dir, overwrite=args.overwrite)
+    if args.print_config:
+        print(dump_yaml(config), end="")
+        return 0
+    runner = method.runner_class(config, run_dir, progress=not args.no_progress)
+    if args.resume is None:
+        create_run_dir(run_dir, overwrite=args.overwrite)
+        write_text_atomic(run_dir / "method.txt", name + "\n")
+        write_text_atomic(run_dir / "revision.txt", code_revision() + "\n")
+    if args.resume is None or overrides:
+        write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
+    setup_logging(run_dir)
+    log.info("%s search in %s", name, run_dir)
+    if args.resume is not None and not runner.resume():
+        log.info("no checkpoint in %s yet; starting from epoch 1", run_dir)
+    try:
+        result = runner.run()
+    except KeyboardInterrupt:
+        print(f"\nbnnas: interrupted; resume with: bnnas search --resume {run_dir}",
+              file=sys.stderr)
+        return 130
+    stop = f", stopped early by {result['stopped_by']}" if result.get("stopped_by") else ""
+    print(f"{name}: searched {result['epochs_run']} of {result['epochs_budget']} epochs{stop}; "
+          f"genotype {run_dir / result['genotype']}")
     return 0
 
 
@@ -216,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default="3x224x224", help="input size CxHxW (default 3x224x224)")
     p.add_argument("--num-classes", type=int, help="classes (default 1000 above 64 px, else 10)")
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="model constructor argument, e.g. --arg stem=small (repeatable)")
+                   help="model constructor argument, e.g. --arg stem=small, or a genotype's "
+                   "layout, e.g. --arg cells=20 (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--list", action="store_true", help="list the zoo models and exit")
     p.set_defaults(func=cmd_summary)
@@ -226,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.lr=0.01 (repeatable)")
     p.add_argument("--model", help="shortcut for --set model.name=...")
+    p.add_argument("--genotype", metavar="FILE",
+                   help="a searched genotype JSON file (shortcut for --set model.genotype=...)")
     p.add_argument("--data", help="shortcut for --set data.name=...")
     p.add_argument("--data-dir", help="shortcut for --set data.data_dir=...")
     p.add_argument("--epochs", type=int, help="shortcut for --set optim.epochs=...")
@@ -238,6 +320,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true", help="print the resolved config")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("search", help="search a binary architecture (ubnas)")
+    p.add_argument("--method", help="search method (default ubnas)")
+    p.add_argument("--config", help="YAML config file, e.g. configs/ubnas-smoke.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set arch.lr=0.001 (repeatable)")
+    p.add_argument("--data", help="shortcut for --set data.name=...")
+    p.add_argument("--data-dir", help="shortcut for --set data.data_dir=...")
+    p.add_argument("--epochs", type=int, help="shortcut for --set epochs=...")
+    p.add_argument("--seed", type=int, help="shortcut for --set seed=...")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--out", help="run folder (default runs/search-<method>-<time>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="reuse an existing --out folder (the old one is renamed aside)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("eval", help="accuracy of a trained run or checkpoint")
     p.add_argument("target", help="run folder or checkpoint file")

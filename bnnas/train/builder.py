@@ -1,4 +1,10 @@
-"""Build the network a training config names, and rebuild a trained one from its checkpoint."""
+"""Build the network a training config names, and rebuild a trained one from its checkpoint.
+
+A config names a zoo model (``model.name``) or a searched genotype file (``model.genotype``,
+whose ``model.args`` may change the layout: ``cells``, ``channels``, ``stem_multiplier``,
+``reductions``). A genotype network keeps its genotype in its own ``state_dict`` (see
+:class:`bnnas.space.Network`), so its checkpoints rebuild it even when the file has moved.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ import torch
 from torch import nn
 
 from bnnas.config import from_dict
-from bnnas.errors import CheckpointError, ConfigError
+from bnnas.errors import CheckpointError, GenotypeError
 from bnnas.models import MODELS, create_model
+from bnnas.space import Genotype, Network
 from bnnas.train.checkpoint import load_checkpoint
 from bnnas.train.config import ModelConfig
 
@@ -35,18 +42,47 @@ def model_kwargs(config: ModelConfig, input_shape: tuple[int, int, int]) -> dict
     return kwargs
 
 
+def load_genotype(config: ModelConfig) -> Genotype:
+    """The genotype file of ``config``, on the layout ``config.args`` asks for."""
+    genotype = Genotype.load(config.genotype)  # type: ignore[arg-type]
+    if config.args:
+        genotype = genotype.with_layout(**config.args).validate()
+    return genotype
+
+
 def build_model(
-    config: ModelConfig, num_classes: int, input_shape: tuple[int, int, int]
+    config: ModelConfig,
+    num_classes: int,
+    input_shape: tuple[int, int, int],
+    *,
+    genotype: Genotype | None = None,
 ) -> nn.Module:
-    """The zoo model of ``config`` sized for the data (classes, channels, resolution)."""
-    if config.genotype is not None:
-        raise ConfigError(
-            "model.genotype is not supported yet by this version; use model.name with a zoo model"
-        )
+    """The zoo model or genotype network of ``config`` sized for the data.
+
+    ``genotype`` overrides the config's genotype file (and its layout args): a checkpoint
+    passes the genotype it stored.
+    """
+    if genotype is not None or config.genotype is not None:
+        genotype = genotype if genotype is not None else load_genotype(config)
+        return Network.from_genotype(genotype, num_classes, in_channels=input_shape[0])
     kwargs = model_kwargs(config, input_shape)
     return create_model(
         config.name, num_classes=num_classes, in_channels=input_shape[0], **kwargs
     )
+
+
+def _stored_genotype(model_state: dict[str, Any], checkpoint: str | Path) -> Genotype | None:
+    """The genotype a genotype network saved in its state (``_extra_state``), if any."""
+    extra = model_state.get("_extra_state")
+    text = extra.get("genotype") if isinstance(extra, dict) else None
+    if text is None:
+        return None
+    try:
+        return Genotype.from_json(text)
+    except GenotypeError as error:
+        raise CheckpointError(
+            f"checkpoint {str(checkpoint)!r} holds a broken genotype ({error})"
+        ) from None
 
 
 def model_meta(num_classes: int, input_shape: tuple[int, int, int]) -> dict[str, Any]:
@@ -63,7 +99,12 @@ def load_trained_model(
         model_config = from_dict(ModelConfig, state["config"]["model"], prefix="model.")
         meta = state["meta"]
         input_shape = tuple(meta["input_shape"])
-        model = build_model(model_config, meta["num_classes"], input_shape)  # type: ignore[arg-type]
+        genotype = None
+        if model_config.genotype is not None:
+            genotype = _stored_genotype(state["model"], checkpoint)
+        model = build_model(
+            model_config, meta["num_classes"], input_shape, genotype=genotype  # type: ignore[arg-type]
+        )
         model.load_state_dict(state["model"])
     except (KeyError, TypeError) as error:
         raise CheckpointError(

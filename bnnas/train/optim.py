@@ -9,6 +9,7 @@ scales, RPReLU/RSign shifts) never are.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -16,31 +17,42 @@ from torch import nn
 from bnnas.train.config import OptimConfig
 
 
-def parameter_groups(model: nn.Module, config: OptimConfig) -> list[dict]:
-    """Split parameters into decayed and undecayed groups."""
+def parameter_groups(
+    params: Iterable[nn.Parameter] | nn.Module,
+    weight_decay: float,
+    decay_binary_weights: bool = False,
+    modules: nn.Module | None = None,
+) -> list[dict]:
+    """Split parameters into a decayed and an undecayed group.
+
+    ``params`` is a module (all its parameters) or a list of parameters, in which case
+    ``modules`` is the module whose layers tell which parameters are binary weights.
+    """
+    if isinstance(params, nn.Module):
+        modules, params = params, list(params.parameters())
     binary_weights = set()
-    for module in model.modules():
+    for module in modules.modules() if modules is not None else ():
         if getattr(module, "weight_precision", 32) == 1 and isinstance(
             getattr(module, "weight", None), nn.Parameter
         ):
             binary_weights.add(id(module.weight))
     decay, no_decay = [], []
-    for param in model.parameters():
+    for param in params:
         if not param.requires_grad:
             continue
         is_binary = id(param) in binary_weights
-        if param.dim() <= 1 or (is_binary and not config.decay_binary_weights):
+        if param.dim() <= 1 or (is_binary and not decay_binary_weights):
             no_decay.append(param)
         else:
             decay.append(param)
     return [
-        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
 
 
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, config)
+    groups = parameter_groups(model, config.weight_decay, config.decay_binary_weights)
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
     if config.optimizer == "adamw":

@@ -86,3 +86,24 @@ def test_rprelu_shifts_and_slopes_per_channel():
     out = act(x).flatten().tolist()
     assert out == pytest.approx([0.25 * (0.5 - 1.0), 0.5 - 2.0])
     assert act(torch.tensor([[0.5, 0.5]])).shape == (1, 2)
+
+
+@pytest.mark.parametrize("scaling", ["none", "channel_mean", "learnable"])
+def test_slim_call_equals_a_narrow_conv_holding_the_weight_slice(scaling):
+    wide = BinaryConv2d(6, 8, 3, padding=1, scaling=scaling, bias=True)
+    narrow = BinaryConv2d(4, 3, 3, padding=1, scaling=scaling, bias=True)
+    with torch.no_grad():
+        narrow.weight.copy_(wide.weight[:3, :4])
+        narrow.bias.copy_(wide.bias[:3])
+        if scaling == "learnable":
+            wide.scale.mul_(torch.linspace(0.5, 2.0, 8))
+            narrow.scale.copy_(wide.scale[:3])
+    x = torch.randn(2, 4, 5, 5)
+    assert torch.equal(wide(x, out_channels=3), narrow(x))
+    # Fewer input channels alone keep every output channel.
+    assert wide(x).shape == (2, 8, 5, 5)
+    # The sliced path at full width computes what the plain path does.
+    full = torch.randn(2, 6, 5, 5)
+    assert torch.equal(wide(full, out_channels=8), wide(full))
+    with pytest.raises(ConfigError, match="exceeds"):
+        wide(full, out_channels=9)

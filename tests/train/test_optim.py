@@ -20,14 +20,16 @@ def _net() -> nn.Module:
 def test_binary_weights_and_1d_params_are_not_decayed():
     net = _net()
     net(torch.randn(1, 1, 8, 8))
-    decay, no_decay = parameter_groups(net, OptimConfig(weight_decay=1e-4))
+    decay, no_decay = parameter_groups(net, 1e-4)
     decayed = {id(p) for p in decay["params"]}
     assert id(net[0].weight) in decayed and id(net[4].weight) in decayed
     assert id(net[2].weight) not in decayed
     assert id(net[1].weight) not in decayed and id(net[0].bias) not in decayed
     assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0.0
-    groups = parameter_groups(net, OptimConfig(weight_decay=1e-4, decay_binary_weights=True))
+    groups = parameter_groups(net, 1e-4, decay_binary_weights=True)
     assert id(net[2].weight) in {id(p) for p in groups[0]["params"]}
+    subset = parameter_groups([net[2].weight, net[0].weight], 1e-4, modules=net)
+    assert [len(g["params"]) for g in subset] == [1, 1]
 
 
 def test_schedules():

@@ -1,0 +1,1 @@
+"""Architecture search strategies; :mod:`bnnas.search.methods` lists them by name."""

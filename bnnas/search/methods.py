@@ -1,0 +1,29 @@
+"""The search methods ``bnnas search --method NAME`` knows, in a registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bnnas.registry import Registry
+from bnnas.search.config import UBNASConfig
+from bnnas.search.ubnas import UBNASSearch
+
+
+@dataclass(frozen=True)
+class SearchMethod:
+    """A search strategy: its config dataclass and the runner class built from it.
+
+    A runner takes ``(config, run_dir, progress=...)`` and offers ``resume() -> bool`` and
+    ``run() -> dict`` (the result it also writes to ``result.json``).
+    """
+
+    config_class: type
+    runner_class: type
+    description: str
+
+
+SEARCH_METHODS: Registry[SearchMethod] = Registry("search method")
+SEARCH_METHODS.register("ubnas")(
+    SearchMethod(UBNASConfig, UBNASSearch,
+                 "differentiable binary search with partial channels and early stopping (UBNAS)")
+)

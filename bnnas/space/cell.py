@@ -1,0 +1,267 @@
+"""ONE cell for the supernet and the derived network (DARTS, Liu et al. ICLR 2019).
+
+A cell takes the outputs of the previous two cells, brings each to ``channels`` channels
+(binary 1x1 op, or a binary factorized reduce when the previous cell halved the resolution),
+computes ``steps`` intermediate nodes, each a sum over :class:`Edge` outputs of earlier nodes,
+and concatenates the nodes of ``concat``. DARTS wrote this class twice, for search and for
+evaluation; here the same class serves three uses, chosen by the arguments of ``forward``:
+
+* **fixed** (a cell built from a :class:`~bnnas.space.genotype.CellGenotype`): only the chosen
+  edges exist, each holding one op; ``cell(s0, s1)``;
+* **mixed** (differentiable search, UBNAS / PC-DARTS): every edge holds every candidate op;
+  ``cell(s0, s1, weights=softmax(alpha), edge_weights=..., k=K)`` sums ``w_o * op_o`` on
+  ``1/K`` of the channels (PC-DARTS, Xu et al. ICLR 2020) and weighs the edges into a node by
+  the edge-normalisation weights;
+* **single path** (one-shot supernet of evolutionary search, MO-TS-BNAS):
+  ``cell(s0, s1, path=cell_genotype)`` runs only the ops the path names, on their edges.
+
+Supernet edges are numbered node by node: node ``i`` owns edges ``offset(i) .. offset(i)+i+1``
+for inputs ``0 .. i+1`` (:func:`edge_index`); the rows of the architecture parameters follow it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bnnas.errors import ConfigError
+from bnnas.space.genotype import CellGenotype
+from bnnas.space.ops import OPS, BinaryConvOp, FactorizedReduce
+from bnnas.space.structure import OpStructure
+
+
+def num_edges(steps: int) -> int:
+    """Edges of a supernet cell: node ``i`` has ``i + 2`` inputs (14 for 4 steps)."""
+    return 2 * steps + steps * (steps - 1) // 2
+
+
+def edge_index(node: int, source: int) -> int:
+    """The supernet edge from state ``source`` into intermediate node ``node``."""
+    return 2 * node + node * (node - 1) // 2 + source
+
+
+def node_softmax(betas: Tensor, steps: int) -> Tensor:
+    """PC-DARTS edge normalisation: a softmax over the edges into each node, concatenated."""
+    parts, start = [], 0
+    for node in range(steps):
+        parts.append(F.softmax(betas[start : start + node + 2], dim=-1))
+        start += node + 2
+    return torch.cat(parts)
+
+
+def channel_shuffle(x: Tensor, groups: int) -> Tensor:
+    """Interleave ``groups`` channel groups (ShuffleNet), so that every channel passes through
+    the ops on some edge of a PC-DARTS supernet."""
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+def check_partial_k(k: int, channels: int) -> None:
+    """Raise ConfigError unless the partial-channel ratio ``k`` divides ``channels``."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or channels % k:
+        divisors = ", ".join(str(d) for d in range(1, channels + 1) if channels % d == 0)
+        raise ConfigError(
+            f"partial-channel K={k} does not divide {channels} channels; "
+            f"use one of {divisors}"
+        )
+
+
+class Edge(nn.Module):
+    """Candidate ops on one ``(node, input)`` edge.
+
+    The ops are built for ``channels // k_min`` channels, the widest slice the partial-channel
+    schedule will use; a larger ``k`` runs them slim (:mod:`bnnas.space.slim`).
+    """
+
+    def __init__(
+        self,
+        ops: Sequence[str],
+        channels: int,
+        stride: int,
+        structure: OpStructure,
+        k_min: int = 1,
+    ) -> None:
+        super().__init__()
+        check_partial_k(k_min, channels)
+        self.op_names = tuple(ops)
+        self.channels, self.stride, self.k_min = channels, stride, k_min
+        width = channels // k_min
+        self.ops = nn.ModuleList(OPS.get(name)(width, stride, structure) for name in ops)
+
+    def forward(
+        self,
+        x: Tensor,
+        weights: Tensor | None = None,
+        k: int | None = None,
+        *,
+        index: int | None = None,
+    ) -> Tensor:
+        """``op(x)`` for a one-op edge; the mixed sum with ``weights``; op ``index`` alone.
+
+        ``k`` (default ``k_min``) is the partial-channel ratio of the mixed and single-path
+        modes: the first ``C // k`` channels go through the op(s), the others bypass them
+        (a 2x2 max-pool at stride 2), then the channels are shuffled (PC-DARTS).
+        """
+        if weights is None and index is None:
+            if len(self.ops) != 1:
+                raise ConfigError(
+                    f"an edge of {len(self.ops)} candidate ops needs mixing weights or a path"
+                )
+            return self.ops[0](x)
+        if weights is not None and index is not None:
+            raise ConfigError("give an edge mixing weights or a path index, not both")
+        k = self.k_min if k is None else k
+        if k < self.k_min:
+            raise ConfigError(
+                f"partial-channel K={k} is below K={self.k_min} the supernet was built for; "
+                f"build it with min_k <= {k}"
+            )
+        check_partial_k(k, self.channels)
+        if index is not None:
+            return self._partial(x, k, self.ops[index])
+        return self._partial(x, k, lambda part: self._mix(part, weights))
+
+    def _mix(self, x: Tensor, weights: Tensor) -> Tensor:
+        out: Tensor | None = None
+        for w, op in zip(weights, self.ops, strict=True):
+            if getattr(op, "is_zero", False):
+                continue  # w * 0 adds nothing, to the sum or to any gradient
+            term = w * op(x)
+            out = term if out is None else out + term
+        return out if out is not None else self.ops[0](x)
+
+    def _partial(self, x: Tensor, k: int, fn: Callable[[Tensor], Tensor]) -> Tensor:
+        if k == 1:
+            return fn(x)
+        c = self.channels // k
+        out = fn(x[:, :c].contiguous())
+        rest = x[:, c:]
+        if self.stride == 2:
+            rest = F.max_pool2d(rest, 2, 2, ceil_mode=True)
+        return channel_shuffle(torch.cat([out, rest], dim=1), k)
+
+
+class Cell(nn.Module):
+    """A DARTS cell; give ``ops`` for a supernet cell or ``genotype`` for a fixed one.
+
+    ``c_pp`` and ``c_p`` are the channels of the two inputs, ``channels`` the width of every
+    node; the output has ``len(concat) * channels`` channels (:attr:`out_channels`).
+    """
+
+    def __init__(
+        self,
+        c_pp: int,
+        c_p: int,
+        channels: int,
+        *,
+        reduction: bool,
+        reduction_prev: bool,
+        structure: OpStructure,
+        ops: Sequence[str] | None = None,
+        genotype: CellGenotype | None = None,
+        steps: int = 4,
+        k_min: int = 1,
+    ) -> None:
+        super().__init__()
+        if (ops is None) == (genotype is None):
+            raise ConfigError("a Cell takes either candidate ops (supernet) or a genotype")
+        self.reduction, self.channels = reduction, channels
+        if reduction_prev:
+            self.preprocess0: nn.Module = FactorizedReduce(c_pp, channels, structure)
+        else:
+            self.preprocess0 = BinaryConvOp(c_pp, channels, 1, 1, 1, structure)
+        self.preprocess1 = BinaryConvOp(c_p, channels, 1, 1, 1, structure)
+        edges: list[Edge] = []
+        routes: list[tuple[tuple[int, int], ...]] = []
+        if genotype is not None:
+            self.op_names: tuple[str, ...] | None = None
+            self.steps, self.concat = genotype.steps, tuple(genotype.concat)
+            for node in genotype.nodes:
+                route = []
+                for op, source in node:
+                    stride = 2 if reduction and source < 2 else 1
+                    route.append((len(edges), source))
+                    edges.append(Edge((op,), channels, stride, structure))
+                routes.append(tuple(route))
+        else:
+            self.op_names = tuple(ops)  # type: ignore[arg-type]
+            self.steps, self.concat = steps, tuple(range(2, steps + 2))
+            for node in range(steps):
+                routes.append(tuple((edge_index(node, s), s) for s in range(node + 2)))
+                for source in range(node + 2):
+                    stride = 2 if reduction and source < 2 else 1
+                    edges.append(Edge(self.op_names, channels, stride, structure, k_min))
+        self.edges = nn.ModuleList(edges)
+        self.routes = tuple(routes)
+        self.out_channels = len(self.concat) * channels
+
+    def forward(
+        self,
+        s0: Tensor,
+        s1: Tensor,
+        *,
+        weights: Tensor | None = None,
+        edge_weights: Tensor | None = None,
+        k: int | None = None,
+        path: CellGenotype | None = None,
+    ) -> Tensor:
+        """Fixed without arguments; mixed with ``weights`` (edges x ops, already normalised)
+        and optional ``edge_weights`` (edges,); single path with ``path``. ``k`` is the
+        partial-channel ratio of a supernet cell."""
+        if (weights is not None or path is not None) and self.op_names is None:
+            raise ConfigError("a cell built from a genotype has fixed ops; call it without "
+                              "weights or path")
+        if weights is not None and path is not None:
+            raise ConfigError("give a supernet cell mixing weights or a path, not both")
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        if path is not None:
+            for route in self.path_routes(path):
+                states.append(
+                    _sum(self.edges[e](states[s], k=k, index=o) for e, o, s in route)
+                )
+        elif weights is not None:
+            for route in self.routes:
+                terms = []
+                for e, s in route:
+                    y = self.edges[e](states[s], weights[e], k)
+                    terms.append(y if edge_weights is None else y * edge_weights[e])
+                states.append(_sum(terms))
+        else:
+            if self.op_names is not None:
+                raise ConfigError("a supernet cell needs mixing weights or a path")
+            for route in self.routes:
+                states.append(_sum(self.edges[e](states[s]) for e, s in route))
+        return torch.cat([states[i] for i in self.concat], dim=1)
+
+    def path_routes(self, path: CellGenotype) -> list[list[tuple[int, int, int]]]:
+        """``(edge, op index, source)`` per node of a single path through this supernet cell.
+
+        The path may pick any number of (op, input) pairs per node from this cell's ops, but
+        no ``none``, and must concatenate all nodes (the next cell expects that many channels).
+        """
+        if self.op_names is None:
+            raise ConfigError("a cell built from a genotype has no paths to choose")
+        if not isinstance(path, CellGenotype):
+            raise ConfigError(f"path: must be a CellGenotype, got {type(path).__name__}")
+        problem = path.problem(self.op_names, "path")
+        if problem is None and path.steps != self.steps:
+            problem = f"path.nodes: the supernet cell has {self.steps} nodes, got {path.steps}"
+        if problem is None and tuple(path.concat) != self.concat:
+            problem = f"path.concat: a supernet path concatenates all nodes {list(self.concat)}"
+        if problem:
+            raise ConfigError(problem)
+        return [
+            [(edge_index(node, s), self.op_names.index(op), s) for op, s in pairs]
+            for node, pairs in enumerate(path.nodes)
+        ]
+
+
+def _sum(terms: Iterable[Tensor]) -> Tensor:
+    iterator = iter(terms)
+    total = next(iterator)
+    for term in iterator:
+        total = total + term
+    return total
