@@ -19,7 +19,7 @@ from bnnas.errors import BnnasError, ConfigError
 
 log = logging.getLogger("bnnas")
 
-DEMO_EPOCHS = 15
+DEMO_EPOCHS = 8
 
 
 def parse_input_size(text: str) -> tuple[int, int, int]:
@@ -100,7 +100,6 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
 def cmd_train(args: argparse.Namespace) -> int:
     from bnnas.runs import (
         check_new_run_dir,
-        code_revision,
         create_run_dir,
         default_run_dir,
         existing_run_dir,
@@ -123,9 +122,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     # leaves no folder behind.
     trainer = Trainer(config, run_dir, progress=not args.no_progress)
     if args.resume is None:
-        create_run_dir(run_dir, overwrite=args.overwrite)
-        write_text_atomic(run_dir / "revision.txt", code_revision() + "\n")
-    if args.resume is None or overrides:
+        if args.overwrite:
+            create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
+        _start_run(run_dir, config)
+    elif overrides:
         write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
     setup_logging(run_dir)
     log.info("run folder %s", run_dir)
@@ -148,7 +148,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from bnnas.runs import (
         check_new_run_dir,
-        code_revision,
         create_run_dir,
         default_run_dir,
         existing_run_dir,
@@ -185,10 +184,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     runner = method.runner_class(config, run_dir, progress=not args.no_progress)
     if args.resume is None:
-        create_run_dir(run_dir, overwrite=args.overwrite)
-        write_text_atomic(run_dir / "method.txt", name + "\n")
-        write_text_atomic(run_dir / "revision.txt", code_revision() + "\n")
-    if args.resume is None or overrides:
+        if args.overwrite:
+            create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
+        _start_run(run_dir, config, {"method.txt": name})
+    elif overrides:
         write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
     setup_logging(run_dir)
     log.info("%s search in %s", name, run_dir)
@@ -251,33 +250,60 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from bnnas.metrics import profile, summary_table
-    from bnnas.runs import (
-        check_new_run_dir,
-        code_revision,
-        create_run_dir,
-        default_run_dir,
-        setup_logging,
-        write_text_atomic,
-    )
+    from bnnas.runs import check_new_run_dir, create_run_dir, default_run_dir, setup_logging
+    from bnnas.search.config import UBNASConfig
+    from bnnas.search.ubnas import UBNASSearch
     from bnnas.train import TrainConfig, Trainer
 
-    config = load_config(TrainConfig, overrides=[f"optim.epochs={args.epochs}"])
-    run_dir = Path(args.out) if args.out else default_run_dir("demo")
-    check_new_run_dir(run_dir, overwrite=args.overwrite)
-    trainer = Trainer(config, run_dir, progress=not args.no_progress)
-    create_run_dir(run_dir, overwrite=args.overwrite)
-    write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
-    write_text_atomic(run_dir / "revision.txt", code_revision() + "\n")
-    setup_logging(run_dir)
-    log.info("demo: training %s on %s for %d epochs in %s",
-             config.model.name, config.data.name, config.optim.epochs, run_dir)
+    root = Path(args.out) if args.out else default_run_dir("demo")
+    check_new_run_dir(root, overwrite=args.overwrite)
+    search_overrides = [f"epochs={args.search_epochs}"] if args.search_epochs else []
+    search_config = load_config(UBNASConfig, packaged_config("ubnas-smoke.yaml"),
+                                search_overrides)
+    search = UBNASSearch(search_config, root / "search", progress=not args.no_progress)
+    create_run_dir(root, overwrite=args.overwrite)
+    _start_run(root / "search", search_config, {"method.txt": "ubnas"})
+    setup_logging(root / "search")
+    log.info("demo 1/2: UBNAS search on %s (%d epochs at most) in %s",
+             search_config.data.name, search_config.epochs, root / "search")
+    found = search.run()
+    genotype = root / "search" / "genotype.json"
+
+    train_config = load_config(TrainConfig, overrides=[
+        f"model.genotype={genotype}", f"optim.epochs={args.epochs}",
+        f"data.name={search_config.data.name}",
+    ])
+    trainer = Trainer(train_config, root / "train", progress=not args.no_progress)
+    _start_run(root / "train", train_config)
+    setup_logging(root / "train")
+    log.info("demo 2/2: training the found network from scratch for %d epochs in %s",
+             args.epochs, root / "train")
     print(summary_table(profile(trainer.model, trainer.dataset.input_shape)))
     result = trainer.fit()
+    stop = f", stopped early by {found['stopped_by']}" if found["stopped_by"] else ""
     print(
-        f"\n{config.model.name} on {config.data.name}: test accuracy {result['test_acc']:.2f}% "
-        f"after {result['epochs']} epochs ({result['train_seconds']:.0f} s); run folder {run_dir}"
+        f"\nUBNAS searched {found['epochs_run']} of {found['epochs_budget']} epochs{stop} "
+        f"({found['search_seconds']:.0f} s); the found network reached test accuracy "
+        f"{result['test_acc']:.2f}% on {train_config.data.name} after {result['epochs']} epochs "
+        f"({result['train_seconds']:.0f} s).\nRun folder: {root}"
     )
     return 0
+
+
+def packaged_config(name: str) -> Path:
+    """A config file shipped inside the package (``bnnas/configs``)."""
+    return Path(__file__).resolve().parent / "configs" / name
+
+
+def _start_run(run_dir: Path, config: object, files: dict[str, str] | None = None) -> None:
+    """Create a fresh run folder holding the resolved config, code revision and ``files``."""
+    from bnnas.runs import code_revision, create_run_dir, write_text_atomic
+
+    create_run_dir(run_dir)
+    write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
+    write_text_atomic(run_dir / "revision.txt", code_revision() + "\n")
+    for name, text in (files or {}).items():
+        write_text_atomic(run_dir / name, text + "\n")
 
 
 # ----------------------------------------------------------------------------- parser
@@ -348,8 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("demo", help="train the small binary net on the bundled data (minutes)")
-    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
+    p = sub.add_parser(
+        "demo", help="UBNAS search on the bundled data, then train the found net (minutes)"
+    )
+    p.add_argument("--search-epochs", type=int, help="search epochs (default: smoke config)")
+    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="epochs of the retrain")
     p.add_argument("--out", help="run folder (default runs/demo-<time>)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")

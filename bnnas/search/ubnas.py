@@ -34,7 +34,7 @@ from bnnas.config import to_dict
 from bnnas.data import BatchLoader, Dataset, default_train_transform, load_dataset
 from bnnas.data.splits import split_train_val
 from bnnas.device import configure_backends, select_device
-from bnnas.errors import NonFiniteError
+from bnnas.errors import ConfigError, NonFiniteError
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.search.bilevel import ArchitectStep
 from bnnas.search.config import UBNASConfig
@@ -96,6 +96,12 @@ class UBNASSearch:
         data = config.data
         self.dataset = dataset or load_dataset(data.name, data.data_dir, download=data.download)
         weight_half, arch_half = search_halves(self.dataset, config)
+        smallest = min(len(weight_half), len(arch_half))
+        if smallest < data.batch_size:
+            raise ConfigError(
+                f"each half of the search data holds {smallest} images, fewer than "
+                f"data.batch_size={data.batch_size}; raise data.limit or lower data.batch_size"
+            )
         transform = default_train_transform(self.dataset, data.augment)
         loader_args = {"shuffle": True, "transform": transform, "device": self.device}
         self.weight_loader = BatchLoader(weight_half, data.batch_size, seed=config.seed,
