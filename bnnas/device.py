@@ -26,14 +26,14 @@ def select_device(spec: str = "auto") -> torch.device:
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``mode`` ('auto' = bf16 on CUDA, off on CPU), or None."""
-    if mode == "off" or device.type != "cuda":
-        if mode in ("bf16", "fp16") and device.type != "cuda":
-            return None  # mixed precision only pays off on GPUs; CPU runs stay float32
+    """The autocast dtype for ``mode`` on ``device``, or None for float32.
+
+    Mixed precision pays off on GPUs only, so CPU runs stay float32 whatever the mode;
+    ``auto`` means bf16 on CUDA.
+    """
+    if device.type != "cuda" or mode == "off":
         return None
-    if mode in ("auto", "bf16"):
-        return torch.bfloat16
-    return torch.float16
+    return torch.float16 if mode == "fp16" else torch.bfloat16
 
 
 @contextlib.contextmanager

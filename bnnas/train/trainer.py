@@ -282,7 +282,7 @@ class Trainer:
             "train_seconds": sum(r.get("epoch_seconds", 0.0) for r in records),
             "this_session_seconds": seconds,
             "dataset": self.dataset.name,
-            "model": self.config.model.name,
+            "model": self.config.model.genotype or self.config.model.name,
         }
         final = {k: v for k, v in self.state_dict().items() if k in ("config", "meta", "epoch")}
         final["model"] = self.model.state_dict()
