@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from bnnas.config import to_dict
 from bnnas.data import BatchLoader, Dataset, default_train_transform, load_dataset
 from bnnas.data.splits import split_train_val
 from bnnas.device import configure_backends, select_device
-from bnnas.errors import ConfigError, NonFiniteError
+from bnnas.errors import CheckpointError, ConfigError, NonFiniteError
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.search.bilevel import ArchitectStep
 from bnnas.search.config import UBNASConfig
@@ -44,9 +43,16 @@ from bnnas.space.cell import node_softmax
 from bnnas.space.genotype import Genotype
 from bnnas.space.layout import Layout
 from bnnas.space.network import SpaceSpec, SuperNetwork
-from bnnas.train.checkpoint import latest_checkpoint, save_epoch_checkpoint
+from bnnas.train.checkpoint import save_epoch_checkpoint
 from bnnas.train.losses import accuracy_count
 from bnnas.train.optim import parameter_groups
+from bnnas.train.resumable import (
+    capture_rng,
+    check_finite,
+    load_parts,
+    restore_rng,
+    resume_latest,
+)
 
 log = logging.getLogger("bnnas")
 
@@ -154,41 +160,24 @@ class UBNASSearch:
             "scheduler": self.scheduler.state_dict(),
             "stopper": self.stopper.state_dict(),
             "stopped": stopped,
-            "rng_cpu": torch.get_rng_state(),
+            **capture_rng(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        from bnnas.errors import CheckpointError
-
         if state.get("kind") != "ubnas-search":
             raise CheckpointError("this checkpoint is not from a UBNAS search; resume its own run")
-        try:
-            self.model.load_state_dict(state["model"])
-            self.weight_optimizer.load_state_dict(state["weight_optimizer"])
-            self.arch_optimizer.load_state_dict(state["arch_optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-        except (KeyError, RuntimeError, ValueError) as error:
-            first = str(error).strip().splitlines()[0] if str(error) else type(error).__name__
-            raise CheckpointError(
-                f"checkpoint does not match this search's supernet ({first}); resume with the "
-                "config the search was started with"
-            ) from None
-        self.stopper.load_state_dict(state["stopper"])
+        parts = {"model": self.model, "weight_optimizer": self.weight_optimizer,
+                 "arch_optimizer": self.arch_optimizer, "scheduler": self.scheduler,
+                 "stopper": self.stopper}
+        load_parts(parts, state, "search's supernet")
         self.stopped = StopDecision(**state["stopped"]) if state["stopped"] else None
-        torch.set_rng_state(state["rng_cpu"])
+        restore_rng(state)
         self.epoch = int(state["epoch"])
 
     def resume(self) -> bool:
         """Load the newest valid checkpoint; False if the run has none yet."""
-        found = latest_checkpoint(self.checkpoint_dir, map_location=self.device)
-        if found is None:
-            return False
-        path, state = found
-        self.load_state_dict(state)
-        self.metrics.truncate_after("epoch", self.epoch)
-        self.alphas_log.truncate_after("epoch", self.epoch)
-        log.info("resumed from %s (epoch %d done)", path, self.epoch)
-        return True
+        return resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
+                             lambda: self.epoch, [self.metrics, self.alphas_log])
 
     # ----------------------------------------------------------------- search
     def search_epoch(self) -> dict[str, float]:
@@ -240,13 +229,8 @@ class UBNASSearch:
         }
 
     def _check_finite(self, what: str, value: float, step: int) -> None:
-        if not math.isfinite(value):
-            found = latest_checkpoint(self.checkpoint_dir)
-            kept = f"the last good checkpoint is {found[0]}" if found else "no checkpoint yet"
-            raise NonFiniteError(
-                f"{what} became {value} at search epoch {self.epoch + 1} step {step + 1}; "
-                f"{kept}; lower optim.lr or arch.lr, then start again"
-            )
+        check_finite(value, what, f"search epoch {self.epoch + 1} step {step + 1}",
+                     self.checkpoint_dir, "lower optim.lr or arch.lr, then start again")
 
     def _check_arch_finite(self) -> None:
         for p in self.model.arch_parameters():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,20 @@ from bnnas.data import (
     load_dataset,
 )
 from bnnas.device import amp_dtype, autocast, configure_backends, select_device
-from bnnas.errors import CheckpointError, NonFiniteError
+from bnnas.errors import CheckpointError
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.train.builder import build_model, load_trained_model, model_meta
-from bnnas.train.checkpoint import latest_checkpoint, save_checkpoint, save_epoch_checkpoint
+from bnnas.train.checkpoint import save_checkpoint, save_epoch_checkpoint
 from bnnas.train.config import TrainConfig
 from bnnas.train.losses import accuracy_count, classification_loss, distillation_loss
 from bnnas.train.optim import build_optimizer, build_scheduler
+from bnnas.train.resumable import (
+    capture_rng,
+    check_finite,
+    load_parts,
+    restore_rng,
+    resume_latest,
+)
 from bnnas.train.tensorboard import ScalarLog
 
 log = logging.getLogger("bnnas")
@@ -136,37 +142,20 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            **capture_rng(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            self.scaler.load_state_dict(state["scaler"])
-        except (KeyError, RuntimeError, ValueError) as error:
-            first = str(error).strip().splitlines()[0] if str(error) else type(error).__name__
-            raise CheckpointError(
-                f"checkpoint does not match this run's model or optimizer ({first}); "
-                "resume with the config the run was started with"
-            ) from None
-        torch.set_rng_state(state["rng_cpu"])
-        if state.get("rng_cuda") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        parts = {"model": self.model, "optimizer": self.optimizer,
+                 "scheduler": self.scheduler, "scaler": self.scaler}
+        load_parts(parts, state, "run's model or optimizer")
+        restore_rng(state)
         self.epoch = int(state["epoch"])
 
     def resume(self) -> bool:
         """Load the newest valid checkpoint of the run folder; False if there is none."""
-        found = latest_checkpoint(self.checkpoint_dir, map_location=self.device)
-        if found is None:
-            return False
-        path, state = found
-        self.load_state_dict(state)
-        self.metrics.truncate_after("epoch", self.epoch)
-        log.info("resumed from %s (epoch %d done)", path, self.epoch)
-        return True
+        return resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
+                             lambda: self.epoch, [self.metrics])
 
     # ----------------------------------------------------------------- training
     def _loss(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -203,8 +192,11 @@ class Trainer:
                 logits = self.forward(x)
                 loss = self._loss(logits.float(), x, y)
             value = float(loss.detach())
-            if not math.isfinite(value):
-                raise NonFiniteError(self._nonfinite_message(value, step))
+            check_finite(
+                value, "loss", f"epoch {self.epoch + 1} step {step + 1}", self.checkpoint_dir,
+                f"lower optim.lr (now {self.config.optim.lr}) or set optim.grad_clip, then "
+                "start again",
+            )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if clip is not None:
@@ -221,14 +213,6 @@ class Trainer:
                     loss=f"{total_loss / count:.3f}", acc=f"{100 * correct / count:.1f}"
                 )
         return {"loss": total_loss / max(count, 1), "acc": 100.0 * correct / max(count, 1)}
-
-    def _nonfinite_message(self, value: float, step: int) -> str:
-        found = latest_checkpoint(self.checkpoint_dir)
-        kept = f"the last good checkpoint is {found[0]}" if found else "no checkpoint was written"
-        return (
-            f"loss became {value} at epoch {self.epoch + 1} step {step + 1}; {kept}; lower "
-            f"optim.lr (now {self.config.optim.lr}) or set optim.grad_clip, then start again"
-        )
 
     def fit(self) -> dict[str, Any]:
         """Train until ``optim.epochs``, checkpointing after every epoch; returns the result."""

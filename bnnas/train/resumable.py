@@ -1,0 +1,75 @@
+"""What every resumable run (training, search) shares: RNG capture, loading the parts of a
+checkpoint with one clear error, finding the newest valid checkpoint, NaN reports."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from bnnas.errors import CheckpointError, NonFiniteError
+from bnnas.runs import MetricsLog
+from bnnas.train.checkpoint import latest_checkpoint
+
+log = logging.getLogger("bnnas")
+
+
+class HasState(Protocol):
+    def load_state_dict(self, state: Any) -> Any: ...
+
+
+def capture_rng() -> dict[str, Any]:
+    """The global torch RNG states (CPU and every CUDA device)."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {"rng_cpu": torch.get_rng_state(), "rng_cuda": cuda}
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["rng_cpu"])
+    if state.get("rng_cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+
+def load_parts(parts: Mapping[str, HasState], state: Mapping[str, Any], what: str) -> None:
+    """``part.load_state_dict(state[key])`` for each part; any mismatch is a CheckpointError."""
+    try:
+        for key, part in parts.items():
+            part.load_state_dict(state[key])
+    except (KeyError, RuntimeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            f"checkpoint does not match this {what} ({first}); resume with the config the run "
+            "was started with"
+        ) from None
+
+
+def resume_latest(
+    checkpoint_dir: Path,
+    device: torch.device,
+    load: Callable[[dict[str, Any]], None],
+    epoch: Callable[[], int],
+    logs: Iterable[MetricsLog],
+) -> bool:
+    """Load the newest valid checkpoint with ``load``, cut the logs back to its epoch."""
+    found = latest_checkpoint(checkpoint_dir, map_location=device)
+    if found is None:
+        return False
+    path, state = found
+    load(state)
+    for metrics in logs:
+        metrics.truncate_after("epoch", epoch())
+    log.info("resumed from %s (epoch %d done)", path, epoch())
+    return True
+
+
+def check_finite(value: float, what: str, where: str, checkpoint_dir: Path, fix: str) -> None:
+    """Raise NonFiniteError naming where ``value`` went NaN/inf and the last good checkpoint."""
+    if math.isfinite(value):
+        return
+    found = latest_checkpoint(checkpoint_dir)
+    kept = f"the last good checkpoint is {found[0]}" if found else "no checkpoint was written"
+    raise NonFiniteError(f"{what} became {value} at {where}; {kept}; {fix}")
