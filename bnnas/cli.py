@@ -307,6 +307,24 @@ def _start_run(run_dir: Path, config: object, files: dict[str, str] | None = Non
 
 
 # ----------------------------------------------------------------------------- parser
+def _add_run_options(p: argparse.ArgumentParser, command: str, epochs_key: str) -> None:
+    """The options every command that makes a run folder shares (train, search)."""
+    p.add_argument("--config", help=f"YAML config file (keys: bnnas {command} --print-config)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set seed=1 (repeatable)")
+    p.add_argument("--data", help="shortcut for --set data.name=...")
+    p.add_argument("--data-dir", help="shortcut for --set data.data_dir=...")
+    p.add_argument("--epochs", type=int, help=f"shortcut for --set {epochs_key}=...")
+    p.add_argument("--seed", type=int, help="shortcut for --set seed=...")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (shortcut for --set device=...)")
+    p.add_argument("--out", help=f"run folder (default runs/{command}-<time>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="reuse an existing --out folder (the old one is renamed aside)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bnnas",
@@ -328,41 +346,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("train", help="train a zoo model or a genotype; checkpoints every epoch")
-    p.add_argument("--config", help="YAML config file (keys as in `bnnas train --print-config`)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set optim.lr=0.01 (repeatable)")
     p.add_argument("--model", help="shortcut for --set model.name=...")
     p.add_argument("--genotype", metavar="FILE",
                    help="a searched genotype JSON file (shortcut for --set model.genotype=...)")
-    p.add_argument("--data", help="shortcut for --set data.name=...")
-    p.add_argument("--data-dir", help="shortcut for --set data.data_dir=...")
-    p.add_argument("--epochs", type=int, help="shortcut for --set optim.epochs=...")
-    p.add_argument("--seed", type=int, help="shortcut for --set seed=...")
-    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (shortcut for --set device=...)")
-    p.add_argument("--out", help="run folder (default runs/train-<time>)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="reuse an existing --out folder (the old one is renamed aside)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_run_options(p, "train", epochs_key="optim.epochs")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("search", help="search a binary architecture (ubnas)")
     p.add_argument("--method", help="search method (default ubnas)")
-    p.add_argument("--config", help="YAML config file, e.g. configs/ubnas-smoke.yaml")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set arch.lr=0.001 (repeatable)")
-    p.add_argument("--data", help="shortcut for --set data.name=...")
-    p.add_argument("--data-dir", help="shortcut for --set data.data_dir=...")
-    p.add_argument("--epochs", type=int, help="shortcut for --set epochs=...")
-    p.add_argument("--seed", type=int, help="shortcut for --set seed=...")
-    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--out", help="run folder (default runs/search-<method>-<time>)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="reuse an existing --out folder (the old one is renamed aside)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted search")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_run_options(p, "search", epochs_key="epochs")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("eval", help="accuracy of a trained run or checkpoint")
