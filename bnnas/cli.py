@@ -205,6 +205,35 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- ablate
+def cmd_ablate(args: argparse.Namespace) -> int:
+    from bnnas.runs import check_new_run_dir, default_run_dir, setup_logging
+    from bnnas.search.ablation import run_structure_ablation
+    from bnnas.space.structure import STRUCTURE_PRESETS
+
+    if args.resume is not None:
+        root = Path(args.resume)
+        if not (root / "ablation-args.json").is_file():
+            raise ConfigError(f"{str(root)!r} is not an ablation folder (no ablation-args.json)")
+        saved = json.loads((root / "ablation-args.json").read_text())
+    else:
+        root = Path(args.out) if args.out else default_run_dir("ablate")
+        check_new_run_dir(root)
+        structures = args.structures.split(",") if args.structures else list(STRUCTURE_PRESETS)
+        saved = {"config": args.config, "set": list(args.set), "structures": structures,
+                 "retrain_epochs": args.retrain_epochs}
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "ablation-args.json").write_text(json.dumps(saved, indent=2) + "\n")
+    setup_logging(root)
+    rows = run_structure_ablation(
+        root, saved["structures"], saved["config"], saved["set"], saved["retrain_epochs"],
+        progress=not args.no_progress,
+    )
+    print((root / "ablation.md").read_text(), end="")
+    print(f"{len(rows)} structures; table in {root / 'ablation.md'}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- eval
 def cmd_eval(args: argparse.Namespace) -> int:
     from bnnas.data import BatchLoader, default_eval_transform, load_dataset
@@ -356,6 +385,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", help="search method (default ubnas)")
     _add_run_options(p, "search", epochs_key="epochs")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ablate", help="UBNAS op-structure ablation: search + retrain each")
+    p.add_argument("--config", help="search config, e.g. configs/ubnas-smoke.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a search config value (repeatable)")
+    p.add_argument("--structures", help="comma-separated structure specs (default: presets)")
+    p.add_argument("--retrain-epochs", type=int, default=5, help="epochs of each retrain")
+    p.add_argument("--out", help="ablation folder (default runs/ablate-<time>)")
+    p.add_argument("--resume", metavar="DIR", help="continue an interrupted ablation")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_ablate)
 
     p = sub.add_parser("eval", help="accuracy of a trained run or checkpoint")
     p.add_argument("target", help="run folder or checkpoint file")
