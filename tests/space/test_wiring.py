@@ -80,3 +80,20 @@ def test_build_model_applies_layout_args(genotype_file):
     config = ModelConfig(genotype=str(genotype_file), args={"cells": 4, "channels": 6})
     model = build_model(config, 10, (1, 28, 28))
     assert model.genotype().layout == Layout(4, 6)
+
+
+@pytest.mark.parametrize("mutate,fragment", [
+    (lambda t: t[: len(t) // 2], "malformed genotype JSON"),
+    (lambda t: t.replace('"max_pool_3x3"', '"max_pool_9x9"', 1), "max_pool_9x9"),
+    (lambda t: t.replace('"version": 1', '"version": 7'), "version"),
+])
+def test_bad_genotype_files_for_train_and_summary(capsys, tmp_path, genotype_file, mutate,
+                                                   fragment):
+    bad = tmp_path / "bad.json"
+    bad.write_text(mutate(genotype_file.read_text()))
+    for argv in (("summary", "--genotype", bad, "--input", "1x28x28"),
+                 ("train", "--genotype", bad, "--out", tmp_path / "run", "--epochs", "1")):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and fragment in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
