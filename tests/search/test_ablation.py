@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,7 @@ def test_ablation_runs_each_structure_and_resumes_without_rework(tmp_path, tiny_
     assert [r["structure"] for r in rows] == STRUCTURES
     for row in rows:
         assert 0 <= row["test_acc"] <= 100 and row["bops"] > 0 and row["params"] > 0
-        genotype = json.loads(open(row["genotype"]).read())
+        genotype = json.loads(Path(row["genotype"]).read_text())
         assert genotype["structure"] == row["structure"]
     table = (tmp_path / "ablation.md").read_text()
     assert all(f"`{s}`" in table for s in STRUCTURES)
