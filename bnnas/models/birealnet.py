@@ -21,7 +21,12 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from bnnas.models.common import Binarization, check_choice, check_positive
+from bnnas.models.common import (
+    Binarization,
+    StemBlocksClassifier,
+    check_choice,
+    check_positive,
+)
 from bnnas.models.factory import register_model
 
 STEMS = ("imagenet", "small", "strided")
@@ -78,7 +83,7 @@ def _stem(kind: str, in_channels: int, width: int) -> nn.Sequential:
     )
 
 
-class BiRealNet(nn.Module):
+class BiRealNet(StemBlocksClassifier):
     """Real stem, stages of :class:`BiRealBlock`, global average pool and a real classifier.
 
     ``widths[i]`` channels and ``depths[i]`` blocks in stage ``i``; the first block of a stage
@@ -108,17 +113,7 @@ class BiRealNet(nn.Module):
                     BiRealBlock(channels, width, stride if index == 0 else 1, binarization)
                 )
                 channels = width
-        self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(channels, num_classes)
-        self.num_features = channels
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """The last feature map, before pooling (for distillation and feature probes)."""
-        return self.blocks(self.stem(x))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.pool(self.forward_features(x)).flatten(1))
+        self._set_head(blocks, channels, num_classes)
 
 
 _RESNET18_WIDTHS = (64, 128, 256, 512)

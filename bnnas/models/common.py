@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from torch import Tensor, nn
+
 from bnnas.binary import QUANTIZERS, SCALINGS, BinaryConv2d, Quantizer
 from bnnas.errors import ConfigError
 
@@ -67,3 +69,21 @@ def check_positive(argument: str, value: int) -> None:
     """Raise a one-line ConfigError unless ``value`` is a positive int."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{argument} must be a positive integer, got {value!r}")
+
+
+class StemBlocksClassifier(nn.Module):
+    """The shape every zoo network shares: a real stem, a sequence of blocks, global average
+    pooling and a real-valued classifier (the BNN convention of Bi-Real Net and ReActNet)."""
+
+    def _set_head(self, blocks: Sequence[nn.Module], channels: int, num_classes: int) -> None:
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, num_classes)
+        self.num_features = channels
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The last feature map, before pooling (for distillation and feature probes)."""
+        return self.blocks(self.stem(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.pool(self.forward_features(x)).flatten(1))

@@ -22,7 +22,12 @@ from torch import Tensor, nn
 
 from bnnas.binary import Quantizer, RPReLU, RSign, make_quantizer
 from bnnas.errors import ConfigError
-from bnnas.models.common import Binarization, check_choice, check_positive
+from bnnas.models.common import (
+    Binarization,
+    StemBlocksClassifier,
+    check_choice,
+    check_positive,
+)
 from bnnas.models.factory import register_model
 
 STEMS = ("imagenet", "small")
@@ -95,7 +100,7 @@ class ReActBlock(nn.Module):
         return self.act2(torch.cat(halves, dim=1) if len(halves) > 1 else halves[0])
 
 
-class ReActNet(nn.Module):
+class ReActNet(StemBlocksClassifier):
     """Real 3x3 stem, :class:`ReActBlock` s as laid out by ``layout``, pool, real classifier."""
 
     def __init__(
@@ -122,17 +127,7 @@ class ReActNet(nn.Module):
         for width, stride in layout:
             blocks.append(ReActBlock(channels, width, stride, binarization))
             channels = width
-        self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(channels, num_classes)
-        self.num_features = channels
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """The last feature map, before pooling (for distillation and feature probes)."""
-        return self.blocks(self.stem(x))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.pool(self.forward_features(x)).flatten(1))
+        self._set_head(blocks, channels, num_classes)
 
 
 @register_model
