@@ -35,6 +35,28 @@ def matmul_peak(threads: int, n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def conv_ceiling(batch: int, width: int, size: int, out: int, kernel: int, steps: int) -> float:
+    """GFLOP/s of one fwd+bwd binary-shaped conv ``width -> out`` (the widest conv the
+    supernet runs: one op of the edges leaving a state, stacked), channels-last as the
+    layers run it on CPU. No step built of such convs can beat this rate."""
+    x = torch.randn(batch, width, size + kernel - 1, size + kernel - 1)
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(out, width, kernel, kernel, requires_grad=True)
+    g = torch.randn(batch, out, size, size).contiguous(memory_format=torch.channels_last)
+
+    def run() -> None:
+        torch.autograd.grad(F.conv2d(x, w), (x, w), g)
+
+    with FlopCounterMode(display=False) as counter:
+        run()
+    best = float("inf")
+    for _ in range(steps):
+        tic = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - tic)
+    return counter.get_total_flops() / best / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=int, default=8)
@@ -45,6 +67,7 @@ def main() -> None:
     parser.add_argument("--in-channels", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--channels-last", action="store_true")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -54,6 +77,9 @@ def main() -> None:
     model = SuperNetwork(space, 10, args.in_channels)
     optimizer = torch.optim.SGD(model.weight_parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(args.batch, args.in_channels, args.size, args.size)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch,))
 
     def step() -> None:
@@ -79,6 +105,11 @@ def main() -> None:
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"  {flops / 1e9:.2f} GFLOP per step -> {reached:.1f} GFLOP/s; fp32 matmul peak "
           f"{peak:.1f} GFLOP/s; reached {100 * reached / peak:.1f}% of peak (target >= 25%)")
+    width = args.channels // args.k
+    ceiling = conv_ceiling(args.batch, width, args.size, 4 * width, 5, args.steps)
+    print(f"  ceiling: one {width}->{4 * width} 5x5 conv fwd+bwd at {args.size}x{args.size} "
+          f"reaches "
+          f"{ceiling:.1f} GFLOP/s = {100 * ceiling / peak:.1f}% of peak")
 
 
 if __name__ == "__main__":

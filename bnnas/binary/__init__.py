@@ -1,8 +1,8 @@
 """Binary primitives: sign estimators, quantizers and binary layers."""
 
 from bnnas.binary.functional import approx_sign, hard_sign, ste_sign, swish_sign
-from bnnas.binary.layers import SCALINGS, BinaryConv2d, BinaryLinear, RPReLU
-from bnnas.binary.quantizers import QUANTIZERS, Quantizer, RSign, make_quantizer
+from bnnas.binary.layers import SCALINGS, BinaryConv2d, BinaryLinear, RPReLU, binary_conv_group
+from bnnas.binary.quantizers import QUANTIZERS, Quantizer, RSign, SharedInput, make_quantizer
 
 __all__ = [
     "QUANTIZERS",
@@ -12,7 +12,9 @@ __all__ = [
     "Quantizer",
     "RPReLU",
     "RSign",
+    "SharedInput",
     "approx_sign",
+    "binary_conv_group",
     "hard_sign",
     "make_quantizer",
     "ste_sign",

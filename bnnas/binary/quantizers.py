@@ -7,6 +7,8 @@ count (larq's quantizer/precision design).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+
 import torch
 from torch import Tensor, nn
 
@@ -100,6 +102,33 @@ class RSign(Quantizer):
     def forward(self, x: Tensor) -> Tensor:
         threshold = self.threshold if x.dim() == 4 else self.threshold.view(1, -1)
         return self.estimator(x - threshold)
+
+
+class SharedInput:
+    """One input read by several layers, with what they derive from it computed once.
+
+    The candidate ops of a supernet edge, and the edges leaving one state, all binarize (or
+    pool, or shortcut) the same tensor; computing each derived tensor once saves the forward
+    op and, more importantly, its backward pass (one per state instead of one per op). Only
+    parameter-free quantizers are shared: two RSigns hold different thresholds.
+    """
+
+    def __init__(self, x: Tensor) -> None:
+        self.x = x
+        self._derived: dict[Hashable, Tensor] = {}
+
+    def derived(self, key: Hashable, make: Callable[[Tensor], Tensor]) -> Tensor:
+        """``make(self.x)``, computed on the first call with ``key`` and reused after; ``key``
+        must identify the computation (e.g. the ``repr`` of a parameter-free module)."""
+        if key not in self._derived:
+            self._derived[key] = make(self.x)
+        return self._derived[key]
+
+    def quantized(self, quantizer: Quantizer) -> Tensor:
+        """``quantizer(self.x)``, reused for every quantizer of the same kind and settings."""
+        if any(True for _ in quantizer.parameters()):
+            return quantizer(self.x)
+        return self.derived(("quantizer", type(quantizer), quantizer.extra_repr()), quantizer)
 
 
 def make_quantizer(spec: str | Quantizer | None) -> Quantizer:

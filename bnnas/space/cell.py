@@ -21,15 +21,16 @@ for inputs ``0 .. i+1`` (:func:`edge_index`); the rows of the architecture param
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bnnas.binary import SharedInput
 from bnnas.errors import ConfigError
 from bnnas.space.genotype import CellGenotype
-from bnnas.space.ops import OPS, BinaryConvOp, FactorizedReduce
+from bnnas.space.ops import OPS, BinaryConvOp, FactorizedReduce, PoolOp
 from bnnas.space.structure import OpStructure
 
 
@@ -113,6 +114,13 @@ class Edge(nn.Module):
             return self.ops[0](x)
         if weights is not None and index is not None:
             raise ConfigError("give an edge mixing weights or a path index, not both")
+        k = self.check_k(k)
+        part, rest = self.split(x, k)
+        out = self.ops[index](part) if index is not None else self.mix(part, weights)
+        return join_partial(out, rest, k)
+
+    def check_k(self, k: int | None) -> int:
+        """The partial-channel ratio to use (``k_min`` if None), checked against this edge."""
         k = self.k_min if k is None else k
         if k < self.k_min:
             raise ConfigError(
@@ -120,28 +128,62 @@ class Edge(nn.Module):
                 f"build it with min_k <= {k}"
             )
         check_partial_k(k, self.channels)
-        if index is not None:
-            return self._partial(x, k, self.ops[index])
-        return self._partial(x, k, lambda part: self._mix(part, weights))
+        return k
 
-    def _mix(self, x: Tensor, weights: Tensor) -> Tensor:
-        out: Tensor | None = None
-        for w, op in zip(weights, self.ops, strict=True):
-            if getattr(op, "is_zero", False):
-                continue  # w * 0 adds nothing, to the sum or to any gradient
-            term = w * op(x)
-            out = term if out is None else out + term
-        return out if out is not None else self.ops[0](x)
-
-    def _partial(self, x: Tensor, k: int, fn: Callable[[Tensor], Tensor]) -> Tensor:
+    def split(self, x: Tensor, k: int) -> tuple[Tensor, Tensor | None]:
+        """PC-DARTS channel sampling: the leading ``C // k`` channels for the ops, and the
+        bypassing rest (pooled when this edge downsamples; None at ``k = 1``). Every edge
+        leaving one state splits it the same way, so a cell splits each state once."""
         if k == 1:
-            return fn(x)
+            return x, None
         c = self.channels // k
-        out = fn(x[:, :c].contiguous())
         rest = x[:, c:]
         if self.stride == 2:
             rest = F.max_pool2d(rest, 2, 2, ceil_mode=True)
-        return channel_shuffle(torch.cat([out, rest], dim=1), k)
+        return x[:, :c].contiguous(), rest
+
+    def mix(self, part: Tensor, weights: Tensor, shared: SharedInput | None = None) -> Tensor:
+        """``sum_o w_o op_o(part)`` (:func:`mix_edges` of this edge alone)."""
+        shared = SharedInput(part) if shared is None else shared
+        return mix_edges([self], part, weights.unsqueeze(0), shared)[0]
+
+
+def mix_edges(
+    edges: Sequence[Edge], part: Tensor, weights: Tensor, shared: SharedInput
+) -> list[Tensor]:
+    """``sum_o weights[i, o] * op_o(part)`` for every edge ``i`` leaving one state.
+
+    The edges read the same input slice, so each candidate op runs for all of them at once:
+    one sign, one pool and one shortcut per state, and the binary convolutions of one op
+    stacked into a single wider convolution (:meth:`BinaryConvOp.run_group`). ``none`` is
+    skipped: ``w * 0`` adds nothing, to the sum or to any gradient.
+    """
+    outs: list[Tensor | None] = [None] * len(edges)
+    for o in range(len(edges[0].ops)):
+        ops = [edge.ops[o] for edge in edges]
+        if getattr(ops[0], "is_zero", False):
+            continue
+        if isinstance(ops[0], BinaryConvOp):
+            ys = BinaryConvOp.run_group(ops, part, shared)  # type: ignore[arg-type]
+        elif isinstance(ops[0], PoolOp):
+            ys = [op(part, shared) for op in ops]
+        else:
+            ys = [op(part) for op in ops]
+        for i, y in enumerate(ys):
+            term = weights[i, o] * y
+            outs[i] = term if outs[i] is None else outs[i] + term
+    return [
+        out if out is not None else edge.ops[0](part)
+        for out, edge in zip(outs, edges, strict=True)
+    ]
+
+
+def join_partial(out: Tensor, rest: Tensor | None, k: int) -> Tensor:
+    """Put the op output and the bypassing channels back together and shuffle them, so that
+    every channel passes through the ops on some edge (PC-DARTS)."""
+    if rest is None:
+        return out
+    return channel_shuffle(torch.cat([out, rest], dim=1), k)
 
 
 class Cell(nn.Module):
@@ -196,6 +238,11 @@ class Cell(nn.Module):
                     edges.append(Edge(self.op_names, channels, stride, structure, k_min))
         self.edges = nn.ModuleList(edges)
         self.routes = tuple(routes)
+        # (edge, node) pairs leaving each state, for the state-by-state mixed forward
+        self.out_edges: tuple[tuple[tuple[int, int], ...], ...] = tuple(
+            tuple((e, node) for node, route in enumerate(routes) for e, s in route if s == src)
+            for src in range(self.steps + 2)
+        )
         self.out_channels = len(self.concat) * channels
 
     def forward(
@@ -223,18 +270,48 @@ class Cell(nn.Module):
                     _sum(self.edges[e](states[s], k=k, index=o) for e, o, s in route)
                 )
         elif weights is not None:
-            for route in self.routes:
-                terms = []
-                for e, s in route:
-                    y = self.edges[e](states[s], weights[e], k)
-                    terms.append(y if edge_weights is None else y * edge_weights[e])
-                states.append(_sum(terms))
+            self._mixed_nodes(states, weights, edge_weights, k)
         else:
             if self.op_names is not None:
                 raise ConfigError("a supernet cell needs mixing weights or a path")
             for route in self.routes:
                 states.append(_sum(self.edges[e](states[s]) for e, s in route))
         return torch.cat([states[i] for i in self.concat], dim=1)
+
+    def _mixed_nodes(
+        self,
+        states: list[Tensor],
+        weights: Tensor,
+        edge_weights: Tensor | None,
+        k: int | None,
+    ) -> None:
+        """Append the nodes of the mixed (PC-DARTS) cell to ``states``, state by state.
+
+        Each state is split and binarized once, and all edges leaving it run together
+        (:func:`mix_edges`). A node is ``sum_e b_e shuffle([mix_e, rest_e])``; shuffle and
+        concatenation are linear and the same for every edge, so the op outputs and the
+        bypassing channels are summed separately and shuffled once per node. Node ``i`` is
+        complete once states ``0 .. i + 1`` have sent their edges.
+        """
+        pending: list[list[Tensor]] = [[] for _ in range(self.steps)]
+        bypass: list[list[Tensor]] = [[] for _ in range(self.steps)]
+        for source in range(self.steps + 1):
+            out_edges = self.out_edges[source]
+            edges = [self.edges[e] for e, _ in out_edges]
+            ratio = edges[0].check_k(k)
+            part, rest = edges[0].split(states[source], ratio)
+            rows = weights[[e for e, _ in out_edges]]
+            outs = mix_edges(edges, part, rows, SharedInput(part))
+            for (e, node), out in zip(out_edges, outs, strict=True):
+                if edge_weights is not None:
+                    out = out * edge_weights[e]
+                pending[node].append(out)
+                if rest is not None:
+                    bypass[node].append(rest if edge_weights is None else rest * edge_weights[e])
+            if source >= 1:
+                node = source - 1
+                rest_sum = _sum(bypass[node]) if bypass[node] else None
+                states.append(join_partial(_sum(pending[node]), rest_sum, ratio))
 
     def path_routes(self, path: CellGenotype) -> list[list[tuple[int, int, int]]]:
         """``(edge, op index, source)`` per node of a single path through this supernet cell.

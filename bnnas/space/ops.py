@@ -15,13 +15,13 @@ How a binary op is assembled (sign/conv/BN order, shortcut, RPReLU, quantizers) 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bnnas.binary import BinaryConv2d
+from bnnas.binary import BinaryConv2d, SharedInput, binary_conv_group
 from bnnas.errors import ConfigError
 from bnnas.registry import Registry
 from bnnas.space.slim import SlimBatchNorm2d, SlimRPReLU
@@ -111,15 +111,41 @@ class BinaryConvOp(nn.Module):
             return width
         raise ValueError(f"{type(self).__name__} {self.c_in}->{self.c_out} got {width} channels")
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, shared: SharedInput | None = None) -> Tensor:
+        """``shared`` (holding ``x``) lets the ops of one edge binarize ``x`` once; it only
+        applies when the sign comes first (a BN before the sign differs per op)."""
         out_channels = self._out_channels(x)
-        h = x if self.pre_bn is None else self.pre_bn(x)
-        h = self.conv(h, out_channels)
+        if self._shares_sign(shared):
+            h = self.conv(x, out_channels, quantized=shared.quantized(self.conv.input_quantizer))
+        else:
+            h = x if self.pre_bn is None else self.pre_bn(x)
+            h = self.conv(h, out_channels)
+        return self._finish(h, x, shared)
+
+    def _shares_sign(self, shared: SharedInput | None) -> bool:
+        return shared is not None and self.pre_bn is None and isinstance(self.conv, BinaryConv2d)
+
+    def _finish(self, h: Tensor, x: Tensor, shared: SharedInput | None) -> Tensor:
         if self.post_bn is not None:
             h = self.post_bn(h)
         if self.shortcut is not None:
-            h = h + self.shortcut(x)
+            if shared is None:
+                h = h + self.shortcut(x)
+            else:
+                h = h + shared.derived(("shortcut", repr(self.shortcut)), self.shortcut)
         return h if self.act is None else self.act(h)
+
+    @staticmethod
+    def run_group(ops: Sequence[BinaryConvOp], x: Tensor, shared: SharedInput) -> list[Tensor]:
+        """``[op(x, shared) for op in ops]``, with the convolutions of ops that binarize first
+        run as one (:func:`~bnnas.binary.binary_conv_group`): the same op on every edge that
+        leaves one supernet state."""
+        if len(ops) < 2 or not all(op._shares_sign(shared) for op in ops):
+            return [op(x, shared) for op in ops]
+        convs = [op.conv for op in ops]
+        quantized = shared.quantized(convs[0].input_quantizer)  # type: ignore[arg-type]
+        hs = binary_conv_group(convs, quantized, ops[0]._out_channels(x))  # type: ignore[arg-type]
+        return [op._finish(h, x, shared) for op, h in zip(ops, hs, strict=True)]
 
 
 class FactorizedConv(nn.Module):
@@ -208,8 +234,12 @@ class PoolOp(nn.Module):
             self.pool = nn.AvgPool2d(3, stride, 1, count_include_pad=False)
         self.bn = SlimBatchNorm2d(channels, affine=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.bn(self.pool(x))
+    def forward(self, x: Tensor, shared: SharedInput | None = None) -> Tensor:
+        """``shared`` (holding ``x``) pools once for all edges leaving one state; the BNs
+        stay per op."""
+        if shared is None:
+            return self.bn(self.pool(x))
+        return self.bn(shared.derived(("pool", repr(self.pool)), self.pool))
 
 
 # ----------------------------------------------------------------------------- the table

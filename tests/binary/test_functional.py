@@ -69,3 +69,9 @@ def test_swish_sign_gradient_matches_formula_and_beta():
 def test_swish_sign_gradient_is_finite_for_large_inputs():
     grad = _grad(F.swish_sign, torch.tensor([-1e4, 1e4]))
     assert torch.isfinite(grad).all() and grad.abs().max() < 1e-6
+
+
+def test_hard_sign_maps_zeros_of_both_signs_to_plus_one():
+    x = torch.tensor([-0.0, 0.0, -1e-30, 1e-30, -2.0])
+    assert F.hard_sign(x).tolist() == [1.0, 1.0, -1.0, 1.0, -1.0]
+    assert F.hard_sign(torch.tensor([3, 0, -3])).tolist() == [1, 1, -1]

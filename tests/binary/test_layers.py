@@ -107,3 +107,30 @@ def test_slim_call_equals_a_narrow_conv_holding_the_weight_slice(scaling):
     assert torch.equal(wide(full, out_channels=8), wide(full))
     with pytest.raises(ConfigError, match="exceeds"):
         wide(full, out_channels=9)
+
+
+@pytest.mark.parametrize("scaling", ["none", "channel_mean", "learnable"])
+@pytest.mark.parametrize("out_channels", [None, 2])
+def test_conv_group_returns_what_each_conv_computes_alone(scaling, out_channels):
+    from bnnas.binary import SharedInput, binary_conv_group
+
+    torch.manual_seed(0)
+    convs = [BinaryConv2d(4, 4, 3, padding=2, dilation=2, scaling=scaling) for _ in range(3)]
+    x = torch.randn(2, 4 if out_channels is None else 2, 6, 6, requires_grad=True)
+    shared = SharedInput(x)
+    grouped = binary_conv_group(convs, shared.quantized(convs[0].input_quantizer), out_channels)
+    alone = [conv(x, out_channels) for conv in convs]
+    for a, b in zip(grouped, alone, strict=True):
+        assert torch.equal(a, b)
+    grad_grouped = torch.autograd.grad(sum(g.sum() for g in grouped), [x, convs[1].weight])
+    grad_alone = torch.autograd.grad(sum(g.sum() for g in alone), [x, convs[1].weight])
+    for a, b in zip(grad_grouped, grad_alone, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_conv_group_refuses_mixed_geometries():
+    from bnnas.binary import binary_conv_group
+
+    convs = [BinaryConv2d(2, 2, 3, padding=1), BinaryConv2d(2, 2, 5, padding=2)]
+    with pytest.raises(ValueError, match="one geometry"):
+        binary_conv_group(convs, torch.ones(1, 2, 4, 4))

@@ -33,3 +33,18 @@ def test_rsign_threshold_shifts_the_sign_per_channel_and_learns():
     assert out.flatten().tolist() == [-1.0, 1.0]
     out.sum().backward()
     assert q.threshold.grad is not None and q.threshold.grad.abs().sum() > 0
+
+
+def test_shared_input_quantizes_once_per_kind_but_never_shares_rsign():
+    from bnnas.binary import SharedInput
+
+    x = torch.randn(2, 3, 4, 4)
+    shared = SharedInput(x)
+    a, b = make_quantizer("approx_sign"), make_quantizer("approx_sign")
+    assert shared.quantized(a) is shared.quantized(b)
+    assert shared.quantized(make_quantizer("ste_sign")) is not shared.quantized(a)
+    r1, r2 = RSign(3), RSign(3)
+    with torch.no_grad():
+        r2.threshold.fill_(10.0)
+    assert not torch.equal(shared.quantized(r1), shared.quantized(r2))
+    assert torch.equal(shared.quantized(r2), -torch.ones_like(x))

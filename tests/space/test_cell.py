@@ -57,7 +57,7 @@ def test_k_one_is_the_plain_darts_mixed_op():
     edge = Edge(UBNAS_OPS, 8, 2, S)
     weights = F.softmax(torch.randn(len(UBNAS_OPS)), dim=0)
     x = torch.randn(2, 8, 6, 6)
-    assert torch.equal(edge(x, weights, 1), edge._mix(x, weights))
+    assert torch.equal(edge(x, weights, 1), edge.mix(x, weights))
 
 
 def test_mixed_edge_is_the_weighted_sum_of_its_ops():
@@ -139,3 +139,39 @@ def test_genotype_cell_holds_only_the_chosen_edges():
 def test_cell_needs_ops_or_genotype():
     with pytest.raises(ConfigError, match="either"):
         Cell(4, 4, 4, reduction=False, reduction_prev=False, structure=S)
+
+
+def _edge_by_edge(cell, s0, s1, weights, betas, k):
+    """The PC-DARTS cell written the slow way: every edge on its own, then weighted."""
+    states = [cell.preprocess0(s0), cell.preprocess1(s1)]
+    for route in cell.routes:
+        states.append(sum(cell.edges[e](states[s], weights[e], k) * betas[e] for e, s in route))
+    return torch.cat([states[i] for i in cell.concat], dim=1)
+
+
+@pytest.mark.parametrize("spec", ["sign-conv-bn+shortcut", "bn-sign-conv+shortcut+rprelu",
+                                  "sign-conv-bn;act=ste_sign;reduce=pool"])
+@pytest.mark.parametrize("k", [1, 2, 4])
+@pytest.mark.parametrize("reduction", [False, True])
+def test_state_by_state_mixed_cell_equals_the_edge_by_edge_sum(spec, k, reduction):
+    from bnnas.space.structure import parse_structure
+
+    torch.manual_seed(0)
+    cell = Cell(16, 16, 8, reduction=reduction, reduction_prev=False,
+                structure=parse_structure(spec), ops=UBNAS_OPS, k_min=k)
+    s0, s1 = torch.randn(3, 16, 7, 7), torch.randn(3, 16, 7, 7)
+    alphas = torch.randn(num_edges(4), len(UBNAS_OPS), requires_grad=True)
+    betas = torch.randn(num_edges(4), requires_grad=True)
+
+    def run(fn):
+        weights, edge_weights = F.softmax(alphas, dim=-1), node_softmax(betas, 4)
+        out = fn(weights, edge_weights)
+        grads = torch.autograd.grad(out.square().sum(), [alphas, betas, *cell.parameters()])
+        return out, grads
+
+    fast, fast_grads = run(lambda w, b: cell(s0, s1, weights=w, edge_weights=b, k=k))
+    slow, slow_grads = run(lambda w, b: _edge_by_edge(cell, s0, s1, w, b, k))
+    assert fast.shape == slow.shape
+    assert torch.allclose(fast, slow, atol=1e-5)
+    for a, b in zip(fast_grads, slow_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
