@@ -55,16 +55,21 @@ def cmd_summary(args: argparse.Namespace) -> int:
         raise ConfigError("name a model or pass --genotype FILE, not both")
     if args.model is None and args.genotype is None:
         raise ConfigError("name a model (see `bnnas summary --list`) or pass --genotype FILE")
+    if args.pick is not None and args.genotype is None:
+        raise ConfigError("--pick chooses a member of a pareto.json; pass it with --genotype")
     num_classes = args.num_classes or (1000 if max(input_size[1:]) > 64 else 10)
     kwargs = parse_model_args(args.arg)
     if args.genotype is not None:
-        from bnnas.space import Genotype, Network
+        from bnnas.search.pareto import load_genotype_choice
+        from bnnas.space import Network
 
-        genotype = Genotype.load(args.genotype)
+        genotype, member = load_genotype_choice(args.genotype, args.pick)
         if kwargs:  # --arg cells=20 --arg channels=36: the same cells on another layout
             genotype = genotype.with_layout(**kwargs).validate()
         model = Network.from_genotype(genotype, num_classes, in_channels=input_size[0])
         name = {"model": "genotype", "genotype": str(args.genotype)}
+        if member is not None:  # say which member a word like "best" resolved to
+            name.update(pick=args.pick, member=member)
     else:
         model = create_model(
             args.model, num_classes=num_classes, in_channels=input_size[0], **kwargs
@@ -74,6 +79,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**name, **result.to_dict()}, indent=2))
     else:
+        if "member" in name:
+            print(f"{args.genotype}: member {name['member']} (--pick {args.pick})")
         print(summary_table(result))
     return 0
 
@@ -89,6 +96,8 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
     return _shortcut_overrides(args, {
         "model.name": args.model,
         "model.genotype": getattr(args, "genotype", None),
+        # Quoted so YAML keeps it as typed ("010" is not octal 8); pick() reads digits.
+        "model.pick": None if getattr(args, "pick", None) is None else json.dumps(args.pick),
         "data.name": args.data,
         "data.data_dir": args.data_dir,
         "optim.epochs": args.epochs,
@@ -199,9 +208,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"\nbnnas: interrupted; resume with: bnnas search --resume {run_dir}",
               file=sys.stderr)
         return 130
-    stop = f", stopped early by {result['stopped_by']}" if result.get("stopped_by") else ""
-    print(f"{name}: searched {result['epochs_run']} of {result['epochs_budget']} epochs{stop}; "
-          f"genotype {run_dir / result['genotype']}")
+    print(runner.summary_line(result))
     return 0
 
 
@@ -364,7 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="cost table of a model: BOPs, FLOPs, OPs, memory")
     p.add_argument("model", nargs="?", help="zoo model name (see `bnnas summary --list`)")
-    p.add_argument("--genotype", help="a searched genotype JSON file instead of a model name")
+    p.add_argument("--genotype", help="a searched genotype JSON file instead of a model name, "
+                   "or a search's pareto.json with --pick")
+    p.add_argument("--pick", metavar="N|smallest|best",
+                   help="which member of a pareto.json: index, smallest or best (lowest error)")
     p.add_argument("--input", default="3x224x224", help="input size CxHxW (default 3x224x224)")
     p.add_argument("--num-classes", type=int, help="classes (default 1000 above 64 px, else 10)")
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
@@ -377,7 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a zoo model or a genotype; checkpoints every epoch")
     p.add_argument("--model", help="shortcut for --set model.name=...")
     p.add_argument("--genotype", metavar="FILE",
-                   help="a searched genotype JSON file (shortcut for --set model.genotype=...)")
+                   help="a searched genotype JSON file or a search's pareto.json with --pick "
+                   "(shortcut for --set model.genotype=...)")
+    p.add_argument("--pick", metavar="N|smallest|best",
+                   help="which member of a pareto.json: index, smallest or best (lowest error) "
+                   "(shortcut for --set model.pick=...)")
     _add_run_options(p, "train", epochs_key="optim.epochs")
     p.set_defaults(func=cmd_train)
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import torch
+from torch import nn
+
 from bnnas.config import require
 from bnnas.search.early_stop import EarlyStopConfig
 from bnnas.space.ops import UBNAS_OPS
 from bnnas.space.structure import DEFAULT_STRUCTURE
+from bnnas.train.optim import parameter_groups
 
 
 @dataclass
@@ -122,6 +126,14 @@ class WeightOptimConfig:
         require(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
         require(0 <= self.momentum < 1, "optim.momentum must be in [0, 1)")
         require(self.grad_clip is None or self.grad_clip > 0, "optim.grad_clip must be > 0")
+
+    def build(self, params: list[nn.Parameter], modules: nn.Module) -> torch.optim.Optimizer:
+        """The optimizer of ``params`` (``modules`` tells binary and 1-D weights apart, which
+        get no weight decay: :func:`bnnas.train.optim.parameter_groups`)."""
+        groups = parameter_groups(params, self.weight_decay, modules=modules)
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
+        return torch.optim.Adam(groups, lr=self.lr)
 
 
 @dataclass

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from bnnas.registry import Registry
 from bnnas.search.config import UBNASConfig
+from bnnas.search.mots import EvolutionarySearch, RandomSearch
+from bnnas.search.mots_config import MOTSConfig
 from bnnas.search.ubnas import UBNASSearch
 
 
@@ -14,7 +16,8 @@ class SearchMethod:
     """A search strategy: its config dataclass and the runner class built from it.
 
     A runner takes ``(config, run_dir, progress=...)`` and offers ``resume() -> bool`` and
-    ``run() -> dict`` (the result it also writes to ``result.json``).
+    ``run() -> dict`` (the result it also writes to ``result.json``) and
+    ``summary_line(result) -> str`` (what the command prints at the end).
     """
 
     config_class: type
@@ -26,4 +29,12 @@ SEARCH_METHODS: Registry[SearchMethod] = Registry("search method")
 SEARCH_METHODS.register("ubnas")(
     SearchMethod(UBNASConfig, UBNASSearch,
                  "differentiable binary search with partial channels and early stopping (UBNAS)")
+)
+SEARCH_METHODS.register("mots")(
+    SearchMethod(MOTSConfig, EvolutionarySearch,
+                 "evolutionary NSGA-II search on a two-stage supernet (MO-TS-BNAS)")
+)
+SEARCH_METHODS.register("random")(
+    SearchMethod(MOTSConfig, RandomSearch,
+                 "random-search baseline through the MO-TS-BNAS supernet and evaluator")
 )

@@ -1,17 +1,21 @@
-"""Pictures of a search: the derived cells and the evolution of the architecture weights.
+"""Pictures of a search: the derived cells, the evolution of the architecture weights, and
+for a multi-objective search the Pareto front and the hypervolume per generation.
 
 Drawn with matplotlib alone (no graphviz binary), written as PNG files into the run folder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import numpy.typing as npt
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 _OP_COLOURS = {
     "skip_connect": "tab:gray",
@@ -93,6 +97,92 @@ def plot_weight_history(
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title)
     path = Path(path)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _front_indices(front: npt.ArrayLike, count: int) -> np.ndarray:
+    """Indices from a boolean mask of length ``count`` or from a list of indices."""
+    array = np.asarray(front)
+    if array.dtype == bool:
+        if array.shape != (count,):
+            raise ValueError(f"a front mask needs {count} entries, got shape {array.shape}")
+        return np.flatnonzero(array)
+    indices = array.astype(np.int64).reshape(-1)
+    if len(indices) and (indices.min() < 0 or indices.max() >= count):
+        raise ValueError(f"front indices must be in 0..{count - 1}, got {indices.tolist()}")
+    return indices
+
+
+def plot_pareto_front(
+    objectives: npt.ArrayLike,
+    front: npt.ArrayLike,
+    path: str | Path,
+    *,
+    size_label: str = "size",
+    title: str = "",
+    log_size: bool = False,
+) -> Path:
+    """Every evaluated candidate in grey, the first front as a staircase in colour.
+
+    ``objectives`` is ``(n, 2)``: error in percent, then size; ``front`` a boolean mask or
+    the indices of the front's rows. The staircase (steps after each point) bounds the region
+    the front dominates, both objectives minimised, so a later generation's front lying
+    below and left of it is visibly better. ``log_size`` suits sizes spanning decades.
+    """
+    points = np.asarray(objectives, dtype=np.float64)
+    if points.size == 0:
+        points = points.reshape(0, 2)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"objectives must be (n, 2): error, size; got shape {points.shape}")
+    chosen = points[_front_indices(front, len(points))]
+    chosen = chosen[np.lexsort((chosen[:, 0], chosen[:, 1]))]  # by size, then error
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    ax.scatter(points[:, 1], points[:, 0], s=12, color="lightgray", label="evaluated",
+               zorder=1)
+    if len(chosen):
+        ax.step(chosen[:, 1], chosen[:, 0], where="post", color="tab:red", lw=1.5, zorder=2)
+        ax.scatter(chosen[:, 1], chosen[:, 0], s=28, color="tab:red",
+                   label=f"Pareto front ({len(chosen)})", zorder=3)
+    if log_size and len(points) and (points[:, 1] > 0).all():
+        ax.set_xscale("log")
+    ax.set_xlabel(size_label)
+    ax.set_ylabel("error (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(points):
+        ax.legend(fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_hypervolume(
+    series: Mapping[str, Sequence[float]],
+    path: str | Path,
+    *,
+    title: str = "hypervolume per generation",
+) -> Path:
+    """The hypervolume of each method's front, generation by generation (first is 1).
+
+    Several methods on one axis (e.g. ``{"mots": [...], "random": [...]}``) compare searches
+    at equal evaluation budgets; higher is better.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, values in series.items():
+        ax.plot(range(1, len(values) + 1), list(values), marker=".", label=method)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("generation")
+    ax.set_ylabel("hypervolume")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if any(len(v) for v in series.values()):
+        ax.legend(fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -45,7 +45,6 @@ from bnnas.space.layout import Layout
 from bnnas.space.network import SpaceSpec, SuperNetwork
 from bnnas.train.checkpoint import save_epoch_checkpoint
 from bnnas.train.losses import accuracy_count
-from bnnas.train.optim import parameter_groups
 from bnnas.train.resumable import (
     capture_rng,
     check_finite,
@@ -119,7 +118,7 @@ class UBNASSearch:
         self.model = SuperNetwork(
             self.space, self.dataset.num_classes, self.dataset.input_shape[0]
         ).to(self.device)
-        self.weight_optimizer = self._weight_optimizer()
+        self.weight_optimizer = config.optim.build(self.model.weight_parameters(), self.model)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.weight_optimizer, T_max=config.epochs, eta_min=config.optim.lr_min
         )
@@ -137,15 +136,6 @@ class UBNASSearch:
         self.alphas_log = MetricsLog(self.run_dir / "alphas.jsonl")
         self.epoch = 0
         self.stopped: StopDecision | None = None
-
-    def _weight_optimizer(self) -> torch.optim.Optimizer:
-        optim = self.config.optim
-        groups = parameter_groups(
-            self.model.weight_parameters(), optim.weight_decay, modules=self.model
-        )
-        if optim.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum)
-        return torch.optim.Adam(groups, lr=optim.lr)
 
     # ----------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -279,6 +269,12 @@ class UBNASSearch:
                          self.stopped.epoch, self.stopped.criterion, self.stopped.detail,
                          config.epochs - self.stopped.epoch, config.epochs)
         return self._finish(time.time() - started)
+
+    def summary_line(self, result: dict[str, Any]) -> str:
+        """What ``bnnas search`` prints when the search ends."""
+        stop = f", stopped early by {result['stopped_by']}" if result.get("stopped_by") else ""
+        return (f"ubnas: searched {result['epochs_run']} of {result['epochs_budget']} epochs"
+                f"{stop}; genotype {self.run_dir / result['genotype']}")
 
     def final_genotype(self) -> Genotype:
         """The derived genotype on the layout the final network is trained with."""

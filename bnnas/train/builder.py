@@ -2,8 +2,9 @@
 
 A config names a zoo model (``model.name``) or a searched genotype file (``model.genotype``,
 whose ``model.args`` may change the layout: ``cells``, ``channels``, ``stem_multiplier``,
-``reductions``). A genotype network keeps its genotype in its own ``state_dict`` (see
-:class:`bnnas.space.Network`), so its checkpoints rebuild it even when the file has moved.
+``reductions``), or one member (``model.pick``) of a search's ``pareto.json``. A genotype
+network keeps its genotype in its own ``state_dict`` (see :class:`bnnas.space.Network`), so
+its checkpoints rebuild it even when the file has moved.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 from bnnas.config import from_dict
 from bnnas.errors import CheckpointError, GenotypeError
 from bnnas.models import MODELS, create_model
+from bnnas.search.pareto import load_genotype_file
 from bnnas.space import Genotype, Network
 from bnnas.train.checkpoint import load_checkpoint
 from bnnas.train.config import ModelConfig
@@ -43,8 +45,9 @@ def model_kwargs(config: ModelConfig, input_shape: tuple[int, int, int]) -> dict
 
 
 def load_genotype(config: ModelConfig) -> Genotype:
-    """The genotype file of ``config``, on the layout ``config.args`` asks for."""
-    genotype = Genotype.load(config.genotype)  # type: ignore[arg-type]
+    """The genotype file (or the ``pick`` member of a pareto file) of ``config``, on the
+    layout ``config.args`` asks for."""
+    genotype = load_genotype_file(config.genotype, config.pick)  # type: ignore[arg-type]
     if config.args:
         genotype = genotype.with_layout(**config.args).validate()
     return genotype

@@ -29,11 +29,26 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """A zoo model by name (``args`` go to its constructor) or a searched genotype file."""
+    """A zoo model by name (``args`` go to its constructor) or a searched genotype file.
+
+    ``genotype`` may also be a multi-objective search's ``pareto.json``, which holds several
+    architectures; ``pick`` then chooses one: its index in the file (``3``), ``smallest`` or
+    ``best`` (lowest error). It is stored in the config rather than resolved to a genotype
+    file so that a run records which trade-off it trained. An int or a string: YAML reads
+    ``pick: 3`` as an int.
+    """
 
     name: str = "bresnet_small"
     genotype: str | None = None
+    pick: int | str | None = None
     args: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        require(
+            self.pick is None or self.genotype is not None,
+            f"model.pick={self.pick!r} chooses a member of a pareto.json; "
+            "set model.genotype (--genotype) to one, or drop the pick",
+        )
 
 
 @dataclass

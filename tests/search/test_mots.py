@@ -1,0 +1,121 @@
+import json
+import re
+
+import numpy as np
+import pytest
+
+from bnnas.cli import main
+from bnnas.config import load_config
+from bnnas.errors import ConfigError
+from bnnas.search.mots import EvolutionarySearch, RandomSearch
+from bnnas.search.mots_config import MOTSConfig
+from bnnas.search.pareto import ParetoFront
+
+TINY = [
+    "data.batch_size=32", "data.augment=false", "space.cells=3", "space.channels=4",
+    "space.steps=2", "space.ops=[skip_connect, max_pool_3x3, bin_conv_3x3, bin_dil_conv_3x3]",
+    "supernet.stage1_epochs=1", "supernet.steps_per_generation=2", "evolution.population=4",
+    "evolution.generations=2", "evaluation.calibration_batches=1",
+    "evaluation.validation_batches=1", "evaluation.batch_size=32",
+]
+
+
+def _search(tmp_path, dataset, name, *extra, cls=EvolutionarySearch):
+    config = load_config(MOTSConfig, overrides=[*TINY, *extra])
+    run = tmp_path / name
+    run.mkdir()
+    return cls(config, run, dataset=dataset, progress=False), run
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_search_writes_front_history_and_plots(tmp_path, tiny_dataset):
+    search, run = _search(tmp_path, tiny_dataset, "s", "space.final_cells=4")
+    result = search.run()
+    front = ParetoFront.load(run / "pareto.json")
+    assert len(front.members) == result["front_size"] >= 1
+    sizes = [m.size for m in front.members]
+    assert sizes == sorted(sizes)
+    errors = [m.error for m in front.members]
+    assert errors == sorted(errors, reverse=True)  # a front: smaller costs more error
+    assert all(m.genotype.layout.cells == 4 for m in front.members)
+    assert all(m.size == m.memory_bits for m in front.members)
+    history = _lines(run / "history.jsonl")
+    assert [h["generation"] for h in history] == [1, 2]
+    assert all(0 < h["hypervolume"] <= 1 for h in history)
+    assert [h["aux_weight"] for h in history] == [0.5, 0.0]
+    # each generation scores the re-trained population and as many children
+    assert history[-1]["evaluated_total"] == result["evaluated"] == 2 * 8
+    assert len(set(search.population)) == 4
+    for png in ("fronts/gen-001.png", "fronts/gen-002.png", "hypervolume.png"):
+        assert (run / png).stat().st_size > 1000
+    stages = [m["stage"] for m in _lines(run / "metrics.jsonl")]
+    assert stages == [1, 2, 2]
+
+
+def test_random_baseline_scores_as_many_architectures(tmp_path, tiny_dataset):
+    search, run = _search(tmp_path, tiny_dataset, "r", cls=RandomSearch)
+    result = search.run()
+    assert result["method"] == "random" and result["evaluated"] == 16
+    assert all(h["aux_weight"] == 0.0 for h in _lines(run / "history.jsonl"))
+    assert ParetoFront.load(run / "pareto.json").method == "random"
+
+
+def test_resume_after_a_crash_gives_the_same_front(tmp_path, tiny_dataset, monkeypatch):
+    whole, whole_run = _search(tmp_path, tiny_dataset, "whole")
+    whole.run()
+
+    crashed, run = _search(tmp_path, tiny_dataset, "crashed")
+    original = EvolutionarySearch.generation_step
+
+    def crash_in_second_generation(self):
+        if self.generation == 1:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(EvolutionarySearch, "generation_step", crash_in_second_generation)
+    with pytest.raises(KeyboardInterrupt):
+        crashed.run()
+    monkeypatch.setattr(EvolutionarySearch, "generation_step", original)
+    resumed = EvolutionarySearch(crashed.config, run, dataset=tiny_dataset, progress=False)
+    assert resumed.resume()
+    assert resumed.generation == 1
+    resumed.run()
+    assert (run / "pareto.json").read_text() == (whole_run / "pareto.json").read_text()
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in
+             _lines(whole_run / "history.jsonl")]
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in
+            _lines(run / "history.jsonl")] == strip
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("evolution.population=3", "even number >= 4"),
+    ("evolution.population=5", "even number >= 4"),
+    ("evolution.population=0", "even number >= 4"),
+    ("evolution.mutation_rate=1.5", "mutation_rate must be in [0, 1]"),
+    ("evolution.mutation_rate=-0.1", "mutation_rate must be in [0, 1]"),
+    ("evolution.objectives=[error, latency]", "unknown objective 'latency'"),
+    ("supernet.path_dropout=1.0", "path_dropout must be in [0, 1)"),
+    ("evaluation.batch_size=0", "evaluation.batch_size must be >= 1"),
+])
+def test_bad_settings_are_one_line_config_errors(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(MOTSConfig, overrides=[override])
+
+
+def test_cli_rejects_bad_population_with_exit_2(capsys, tmp_path):
+    code = main(["search", "--method", "mots", "--config", "configs/mots-smoke.yaml",
+                 "--set", "evolution.population=3", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "even number >= 4" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_aux_weight_follows_the_generations():
+    config = load_config(MOTSConfig, overrides=["evolution.generations=5",
+                                                "evolution.aux_weight_start=0.8",
+                                                "evolution.aux_weight_end=0.0"])
+    weights = [config.evolution.aux_weight(g) for g in range(5)]
+    assert np.allclose(weights, [0.8, 0.6, 0.4, 0.2, 0.0])
