@@ -121,13 +121,22 @@ class BinaryConv2d(_BinaryMixin, nn.Conv2d):
         return self.pad_value if self.input_precision == 1 else 0.0
 
     def forward(
-        self, x: Tensor, out_channels: int | None = None, *, quantized: Tensor | None = None
+        self,
+        x: Tensor,
+        out_channels: int | None = None,
+        *,
+        quantized: Tensor | None = None,
+        input_mask: Tensor | None = None,
     ) -> Tensor:
         """Convolve ``x``; a *slim* call uses only the leading slice of the weights.
 
         ``quantized`` is ``self.input_quantizer(x)`` computed by the caller, when several
         layers share one input (the ops of a supernet edge): the sign and its gradient then
         run once instead of once per layer (:class:`~bnnas.binary.SharedInput`).
+
+        ``input_mask`` (one weight in [0, 1] per input channel) multiplies the *quantized*
+        input: a width-searching supernet (BARS) switches channels off this way, and since
+        ``sign(0) = +1`` a mask applied before the sign would not silence them.
 
         When ``x`` has fewer channels than ``in_channels``, or ``out_channels`` is given, the
         layer runs as a narrower copy of itself: ``weight[:out_channels, :x.shape[1] //
@@ -139,6 +148,8 @@ class BinaryConv2d(_BinaryMixin, nn.Conv2d):
         """
         weight, scale, bias = self.parameters_for(x.shape[1], out_channels)
         x = self.input_quantizer(x) if quantized is None else quantized
+        if input_mask is not None:
+            x = apply_channel_mask(x, input_mask)
         return _scale_and_shift(self.convolve(x, weight), scale, bias)
 
     def parameters_for(
@@ -196,6 +207,11 @@ class BinaryConv2d(_BinaryMixin, nn.Conv2d):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, scaling={self.scaling}, pad_value={self.pad_value}"
+
+
+def apply_channel_mask(x: Tensor, mask: Tensor) -> Tensor:
+    """``x`` times a per-channel ``mask`` (channels ``0 .. len(mask) - 1`` of dim 1)."""
+    return x * mask.view(1, -1, 1, 1)
 
 
 def _scale_and_shift(y: Tensor, scale: Tensor | None, bias: Tensor | None) -> Tensor:

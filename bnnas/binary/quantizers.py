@@ -113,8 +113,9 @@ class SharedInput:
     parameter-free quantizers are shared: two RSigns hold different thresholds.
     """
 
-    def __init__(self, x: Tensor) -> None:
+    def __init__(self, x: Tensor, mask: Tensor | None = None) -> None:
         self.x = x
+        self.mask = mask  # per-channel weights applied to every quantized form (BARS widths)
         self._derived: dict[Hashable, Tensor] = {}
 
     def derived(self, key: Hashable, make: Callable[[Tensor], Tensor]) -> Tensor:
@@ -126,9 +127,13 @@ class SharedInput:
 
     def quantized(self, quantizer: Quantizer) -> Tensor:
         """``quantizer(self.x)``, reused for every quantizer of the same kind and settings."""
+        def quantize(x: Tensor) -> Tensor:
+            q = quantizer(x)
+            return q if self.mask is None else q * self.mask.view(1, -1, 1, 1)
+
         if any(True for _ in quantizer.parameters()):
-            return quantizer(self.x)
-        return self.derived(("quantizer", type(quantizer), quantizer.extra_repr()), quantizer)
+            return quantize(self.x)
+        return self.derived(("quantizer", type(quantizer), quantizer.extra_repr()), quantize)
 
 
 def make_quantizer(spec: str | Quantizer | None) -> Quantizer:

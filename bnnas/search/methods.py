@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bnnas.registry import Registry
+from bnnas.search.bars import BARSSearch
+from bnnas.search.bars_config import BARSConfig
 from bnnas.search.config import UBNASConfig
 from bnnas.search.mots import EvolutionarySearch, RandomSearch
 from bnnas.search.mots_config import MOTSConfig
@@ -37,4 +39,9 @@ SEARCH_METHODS.register("mots")(
 SEARCH_METHODS.register("random")(
     SearchMethod(MOTSConfig, RandomSearch,
                  "random-search baseline through the MO-TS-BNAS supernet and evaluator")
+)
+SEARCH_METHODS.register("bars")(
+    SearchMethod(BARSConfig, BARSSearch,
+                 "joint differentiable search of macro layout and micro cell under an OPs "
+                 "budget (BARS)")
 )

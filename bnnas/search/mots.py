@@ -49,6 +49,7 @@ from bnnas.errors import CheckpointError, ConfigError
 from bnnas.metrics import profile
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.search.backends import BACKENDS
+from bnnas.search.bilevel_search import search_halves
 from bnnas.search.evaluate import FastEvaluator, fixed_batches
 from bnnas.search.mots_config import MOTSConfig
 from bnnas.search.nsga import (
@@ -61,7 +62,6 @@ from bnnas.search.nsga import (
 from bnnas.search.pareto import ParetoFront, ParetoMember
 from bnnas.search.path_dropout import drop_path_pairs
 from bnnas.search.plots import plot_hypervolume, plot_pareto_front
-from bnnas.search.ubnas import search_halves
 from bnnas.space.encoding import ArchEncoding, Vector
 from bnnas.space.genotype import CellGenotype, Genotype
 from bnnas.space.layout import Layout

@@ -24,14 +24,20 @@ _OP_COLOURS = {
 }
 
 
-def _node_positions(steps: int) -> dict[str, tuple[float, float]]:
-    positions = {"c_{k-2}": (0.0, 0.8), "c_{k-1}": (0.0, 0.2), "out": (steps + 1.0, 0.5)}
+def _node_positions(steps: int, inputs: int = 2) -> dict[str, tuple[float, float]]:
+    if inputs == 2:
+        positions = {"c_{k-2}": (0.0, 0.8), "c_{k-1}": (0.0, 0.2)}
+    else:
+        positions = {"c_{k-1}": (0.0, 0.5)}
+    positions["out"] = (steps + 1.0, 0.5)
     for i in range(steps):
         positions[str(i)] = (1.0 + i, 0.5 + (0.25 if i % 2 else -0.25))
     return positions
 
 
-def _input_name(index: int) -> str:
+def _input_name(index: int, inputs: int = 2) -> str:
+    if inputs == 1:
+        return "c_{k-1}" if index == 0 else str(index - 1)
     return {0: "c_{k-2}", 1: "c_{k-1}"}.get(index, str(index - 2))
 
 
@@ -40,15 +46,18 @@ def plot_cell(
     concat: Sequence[int],
     path: str | Path,
     title: str = "",
+    *,
+    inputs: int = 2,
 ) -> Path:
-    """Draw a DARTS-style cell: inputs, intermediate nodes, labelled edges, concat output."""
+    """Draw a cell: inputs (two for DARTS, one for a BARS dense cell), intermediate nodes,
+    labelled edges, and the output the ``concat`` nodes feed."""
     steps = len(nodes)
-    positions = _node_positions(steps)
+    positions = _node_positions(steps, inputs)
     fig, ax = plt.subplots(figsize=(2.2 * (steps + 2), 3.6))
     for target, node in enumerate(nodes):
         end = positions[str(target)]
         for rank, (op, source) in enumerate(node):
-            start = positions[_input_name(source)]
+            start = positions[_input_name(source, inputs)]
             colour = _OP_COLOURS.get(op, "tab:blue")
             ax.annotate(
                 "", xy=end, xytext=start,
@@ -59,7 +68,7 @@ def plot_cell(
             ax.text(*mid, op, fontsize=7, ha="center", color=colour,
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
     for index in concat:
-        ax.annotate("", xy=positions["out"], xytext=positions[_input_name(index)],
+        ax.annotate("", xy=positions["out"], xytext=positions[_input_name(index, inputs)],
                     arrowprops={"arrowstyle": "->", "color": "lightgray", "lw": 1})
     for name, (x, y) in positions.items():
         ax.text(x, y, name, ha="center", va="center", fontsize=9,
@@ -79,6 +88,9 @@ def plot_weight_history(
     ops: Sequence[str],
     path: str | Path,
     title: str = "mean op weight over the edges",
+    *,
+    panel: str = "{} cell",
+    xlabel: str = "epoch",
 ) -> Path:
     """One panel per cell type: the mean softmax weight of each op, epoch by epoch.
 
@@ -91,8 +103,8 @@ def plot_weight_history(
     for ax, cell_type in zip(axes[0], cell_types, strict=False):
         for k, op in enumerate(ops):
             ax.plot(epochs, [h[cell_type][k] for h in history], label=op, marker=".")
-        ax.set_title(f"{cell_type} cell")
-        ax.set_xlabel("epoch")
+        ax.set_title(panel.format(cell_type))
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("weight")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title)
@@ -181,6 +193,30 @@ def plot_hypervolume(
     ax.grid(alpha=0.3)
     if any(len(v) for v in series.values()):
         ax.legend(fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_layout(
+    widths: Sequence[int], reductions: Sequence[int], path: str | Path, title: str = ""
+) -> Path:
+    """The macro layout of a derived network: one bar per cell, its width as the height,
+    reduction cells hatched (BARS searches this layout)."""
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(widths) + 2), 3.2))
+    reduction_set = set(reductions)
+    for index, width in enumerate(widths):
+        reduction = index in reduction_set
+        ax.bar(index, width, color="tab:orange" if reduction else "tab:blue",
+               hatch="//" if reduction else None, edgecolor="black")
+        ax.text(index, width, str(width), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(widths)))
+    ax.set_xticklabels(["R" if i in reduction_set else "N" for i in range(len(widths))])
+    ax.set_xlabel("cell (N normal, R reduction)")
+    ax.set_ylabel("channels")
+    ax.set_title(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")

@@ -28,28 +28,30 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bnnas.binary import SharedInput
+from bnnas.binary.layers import apply_channel_mask
 from bnnas.errors import ConfigError
-from bnnas.space.genotype import CellGenotype
+from bnnas.space.genotype import CELL_OUTPUTS, CellGenotype
 from bnnas.space.ops import OPS, BinaryConvOp, FactorizedReduce, PoolOp
 from bnnas.space.structure import OpStructure
 
 
-def num_edges(steps: int) -> int:
-    """Edges of a supernet cell: node ``i`` has ``i + 2`` inputs (14 for 4 steps)."""
-    return 2 * steps + steps * (steps - 1) // 2
+def num_edges(steps: int, inputs: int = 2) -> int:
+    """Edges of a supernet cell: node ``i`` has ``i + inputs`` inputs (14 for 4 steps of a
+    DARTS cell, 10 for a 4-step BARS dense cell)."""
+    return inputs * steps + steps * (steps - 1) // 2
 
 
-def edge_index(node: int, source: int) -> int:
+def edge_index(node: int, source: int, inputs: int = 2) -> int:
     """The supernet edge from state ``source`` into intermediate node ``node``."""
-    return 2 * node + node * (node - 1) // 2 + source
+    return inputs * node + node * (node - 1) // 2 + source
 
 
-def node_softmax(betas: Tensor, steps: int) -> Tensor:
+def node_softmax(betas: Tensor, steps: int, inputs: int = 2) -> Tensor:
     """PC-DARTS edge normalisation: a softmax over the edges into each node, concatenated."""
     parts, start = [], 0
     for node in range(steps):
-        parts.append(F.softmax(betas[start : start + node + 2], dim=-1))
-        start += node + 2
+        parts.append(F.softmax(betas[start : start + node + inputs], dim=-1))
+        start += node + inputs
     return torch.cat(parts)
 
 
@@ -206,16 +208,27 @@ class Cell(nn.Module):
         genotype: CellGenotype | None = None,
         steps: int = 4,
         k_min: int = 1,
+        inputs: int = 2,
+        output: str = "concat",
     ) -> None:
         super().__init__()
         if (ops is None) == (genotype is None):
             raise ConfigError("a Cell takes either candidate ops (supernet) or a genotype")
+        if genotype is not None:
+            inputs, output = genotype.inputs, genotype.output
+        if inputs not in (1, 2) or output not in CELL_OUTPUTS:
+            raise ConfigError(f"a cell has 1 or 2 inputs and an output in {CELL_OUTPUTS}, got "
+                              f"inputs={inputs!r}, output={output!r}")
         self.reduction, self.channels = reduction, channels
-        if reduction_prev:
-            self.preprocess0: nn.Module = FactorizedReduce(c_pp, channels, structure)
-        else:
-            self.preprocess0 = BinaryConvOp(c_pp, channels, 1, 1, 1, structure)
-        self.preprocess1 = BinaryConvOp(c_p, channels, 1, 1, 1, structure)
+        self.inputs, self.output = inputs, output
+        pre = structure.preprocess_structure()
+        self.preprocess0: nn.Module | None = None
+        if inputs == 2:
+            if reduction_prev:
+                self.preprocess0 = FactorizedReduce(c_pp, channels, pre)
+            else:
+                self.preprocess0 = BinaryConvOp(c_pp, channels, 1, 1, 1, pre)
+        self.preprocess1 = BinaryConvOp(c_p, channels, 1, 1, 1, pre)
         edges: list[Edge] = []
         routes: list[tuple[tuple[int, int], ...]] = []
         if genotype is not None:
@@ -224,26 +237,30 @@ class Cell(nn.Module):
             for node in genotype.nodes:
                 route = []
                 for op, source in node:
-                    stride = 2 if reduction and source < 2 else 1
+                    stride = 2 if reduction and source < inputs else 1
                     route.append((len(edges), source))
                     edges.append(Edge((op,), channels, stride, structure))
                 routes.append(tuple(route))
         else:
             self.op_names = tuple(ops)  # type: ignore[arg-type]
-            self.steps, self.concat = steps, tuple(range(2, steps + 2))
+            self.steps, self.concat = steps, tuple(range(inputs, steps + inputs))
             for node in range(steps):
-                routes.append(tuple((edge_index(node, s), s) for s in range(node + 2)))
-                for source in range(node + 2):
-                    stride = 2 if reduction and source < 2 else 1
+                sources = range(node + inputs)
+                routes.append(tuple((edge_index(node, s, inputs), s) for s in sources))
+                for source in sources:
+                    stride = 2 if reduction and source < inputs else 1
                     edges.append(Edge(self.op_names, channels, stride, structure, k_min))
         self.edges = nn.ModuleList(edges)
         self.routes = tuple(routes)
+        self.output_conv: nn.Module | None = None
+        if output == "concat_conv":
+            self.output_conv = BinaryConvOp(len(self.concat) * channels, channels, 1, 1, 1, pre)
         # (edge, node) pairs leaving each state, for the state-by-state mixed forward
         self.out_edges: tuple[tuple[tuple[int, int], ...], ...] = tuple(
             tuple((e, node) for node, route in enumerate(routes) for e, s in route if s == src)
-            for src in range(self.steps + 2)
+            for src in range(self.steps + inputs)
         )
-        self.out_channels = len(self.concat) * channels
+        self.out_channels = len(self.concat) * channels if output == "concat" else channels
 
     def forward(
         self,
@@ -254,29 +271,54 @@ class Cell(nn.Module):
         edge_weights: Tensor | None = None,
         k: int | None = None,
         path: CellGenotype | None = None,
+        width_mask: Tensor | None = None,
+        input_mask: Tensor | None = None,
     ) -> Tensor:
         """Fixed without arguments; mixed with ``weights`` (edges x ops, already normalised)
         and optional ``edge_weights`` (edges,); single path with ``path``. ``k`` is the
-        partial-channel ratio of a supernet cell."""
+        partial-channel ratio of a supernet cell.
+
+        ``width_mask`` (mixed mode, one weight per channel of this cell) relaxes the cell's
+        width as BARS does (Zhao et al., arXiv 2011.10804): every state is multiplied by it
+        and every binary conv reads its quantized input through it, so the cell computes the
+        expectation over the candidate widths; ``input_mask`` is the previous cell's mask.
+        """
         if (weights is not None or path is not None) and self.op_names is None:
             raise ConfigError("a cell built from a genotype has fixed ops; call it without "
                               "weights or path")
         if weights is not None and path is not None:
             raise ConfigError("give a supernet cell mixing weights or a path, not both")
-        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        if width_mask is not None and (weights is None or (k or 1) != 1):
+            raise ConfigError("width masks apply to a mixed cell without partial channels")
+        states = [self.preprocess1(s1, input_mask=input_mask)]
+        if self.preprocess0 is not None:
+            states.insert(0, self.preprocess0(s0, input_mask=input_mask))
+        if width_mask is not None:
+            states = [apply_channel_mask(state, width_mask) for state in states]
         if path is not None:
             for route in self.path_routes(path):
                 states.append(
                     _sum(self.edges[e](states[s], k=k, index=o) for e, o, s in route)
                 )
         elif weights is not None:
-            self._mixed_nodes(states, weights, edge_weights, k)
+            self._mixed_nodes(states, weights, edge_weights, k, width_mask)
         else:
             if self.op_names is not None:
                 raise ConfigError("a supernet cell needs mixing weights or a path")
             for route in self.routes:
                 states.append(_sum(self.edges[e](states[s]) for e, s in route))
-        return torch.cat([states[i] for i in self.concat], dim=1)
+        return self.combine([states[i] for i in self.concat], width_mask)
+
+    def combine(self, nodes: list[Tensor], width_mask: Tensor | None = None) -> Tensor:
+        """The cell output from its ``concat`` nodes, as :attr:`output` says."""
+        if self.output == "add":
+            return _sum(nodes)
+        out = torch.cat(nodes, dim=1)
+        if self.output_conv is None:
+            return out
+        mask = None if width_mask is None else width_mask.repeat(len(nodes))
+        out = self.output_conv(out, input_mask=mask)
+        return out if width_mask is None else apply_channel_mask(out, width_mask)
 
     def _mixed_nodes(
         self,
@@ -284,6 +326,7 @@ class Cell(nn.Module):
         weights: Tensor,
         edge_weights: Tensor | None,
         k: int | None,
+        width_mask: Tensor | None = None,
     ) -> None:
         """Append the nodes of the mixed (PC-DARTS) cell to ``states``, state by state.
 
@@ -291,27 +334,31 @@ class Cell(nn.Module):
         (:func:`mix_edges`). A node is ``sum_e b_e shuffle([mix_e, rest_e])``; shuffle and
         concatenation are linear and the same for every edge, so the op outputs and the
         bypassing channels are summed separately and shuffled once per node. Node ``i`` is
-        complete once states ``0 .. i + 1`` have sent their edges.
+        complete once states ``0 .. i + inputs - 1`` have sent their edges.
         """
         pending: list[list[Tensor]] = [[] for _ in range(self.steps)]
         bypass: list[list[Tensor]] = [[] for _ in range(self.steps)]
-        for source in range(self.steps + 1):
+        lag = self.inputs - 1
+        for source in range(self.steps + lag):
             out_edges = self.out_edges[source]
             edges = [self.edges[e] for e, _ in out_edges]
             ratio = edges[0].check_k(k)
             part, rest = edges[0].split(states[source], ratio)
             rows = weights[[e for e, _ in out_edges]]
-            outs = mix_edges(edges, part, rows, SharedInput(part))
+            outs = mix_edges(edges, part, rows, SharedInput(part, width_mask))
             for (e, node), out in zip(out_edges, outs, strict=True):
                 if edge_weights is not None:
                     out = out * edge_weights[e]
                 pending[node].append(out)
                 if rest is not None:
                     bypass[node].append(rest if edge_weights is None else rest * edge_weights[e])
-            if source >= 1:
-                node = source - 1
+            if source >= lag:
+                node = source - lag
                 rest_sum = _sum(bypass[node]) if bypass[node] else None
-                states.append(join_partial(_sum(pending[node]), rest_sum, ratio))
+                state = join_partial(_sum(pending[node]), rest_sum, ratio)
+                if width_mask is not None:
+                    state = apply_channel_mask(state, width_mask)
+                states.append(state)
 
     def path_routes(self, path: CellGenotype) -> list[list[tuple[int, int, int]]]:
         """``(edge, op index, source)`` per node of a single path through this supernet cell.
@@ -326,12 +373,15 @@ class Cell(nn.Module):
         problem = path.problem(self.op_names, "path")
         if problem is None and path.steps != self.steps:
             problem = f"path.nodes: the supernet cell has {self.steps} nodes, got {path.steps}"
+        if problem is None and (path.inputs, path.output) != (self.inputs, self.output):
+            problem = (f"path: the supernet cell has {self.inputs} inputs and output "
+                       f"{self.output!r}, got {path.inputs} and {path.output!r}")
         if problem is None and tuple(path.concat) != self.concat:
             problem = f"path.concat: a supernet path concatenates all nodes {list(self.concat)}"
         if problem:
             raise ConfigError(problem)
         return [
-            [(edge_index(node, s), self.op_names.index(op), s) for op, s in pairs]
+            [(edge_index(node, s, self.inputs), self.op_names.index(op), s) for op, s in pairs]
             for node, pairs in enumerate(path.nodes)
         ]
 

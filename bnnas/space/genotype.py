@@ -44,6 +44,7 @@ MAX_FILE_BYTES = 1 << 20
 MAX_WEIGHTS = 1 << 30  # rough upper bound on the weights a genotype may ask for
 
 Edge = tuple[str, int]
+CELL_OUTPUTS: tuple[str, ...] = ("concat", "concat_conv", "add")
 
 
 def _is_int(value: object) -> bool:
@@ -52,10 +53,19 @@ def _is_int(value: object) -> bool:
 
 @dataclass(frozen=True)
 class CellGenotype:
-    """Per intermediate node, the ``(op, input)`` pairs it sums; the nodes the cell outputs."""
+    """Per intermediate node, the ``(op, input)`` pairs it sums; the nodes the cell outputs.
+
+    ``inputs`` is 2 for a DARTS cell (the previous two cells' outputs) and 1 for a BARS dense
+    cell (Zhao et al., arXiv 2011.10804), whose nodes all read the one input; node ``i`` is
+    state ``inputs + i``. ``output`` combines the ``concat`` nodes: ``"concat"`` (DARTS),
+    ``"concat_conv"`` (concatenation, then a binary 1x1 conv back to the cell width) or
+    ``"add"`` (their sum), the two output modes of BARS.
+    """
 
     nodes: tuple[tuple[Edge, ...], ...]
     concat: tuple[int, ...]
+    inputs: int = 2
+    output: str = "concat"
 
     def __post_init__(self) -> None:
         # Accept lists (JSON, hand-written code) and store tuples, so the value is hashable.
@@ -76,6 +86,11 @@ class CellGenotype:
 
     def problem(self, ops: Collection[str], path: str) -> str | None:
         """The first problem as ``"<json path>: <message>"``, or None."""
+        if self.inputs not in (1, 2):
+            return f"{path}.inputs: a cell has 1 or 2 inputs, got {self.inputs!r}"
+        if self.output not in CELL_OUTPUTS:
+            return (f"{path}.output: unknown output {self.output!r}; choose one of: "
+                    f"{', '.join(CELL_OUTPUTS)}")
         nodes = self.nodes
         if not isinstance(nodes, tuple) or not 1 <= len(nodes) <= MAX_NODES:
             count = len(nodes) if isinstance(nodes, tuple) else type(nodes).__name__
@@ -85,22 +100,24 @@ class CellGenotype:
             if not isinstance(node, tuple) or not 1 <= len(node) <= MAX_INPUTS:
                 return f"{where}: a node sums 1 to {MAX_INPUTS} [op, input] pairs, got {node!r}"
             for j, edge in enumerate(node):
-                problem = _edge_problem(edge, i, ops)
+                problem = _edge_problem(edge, i, ops, self.inputs)
                 if problem:
                     return f"{where}[{j}]: {problem}"
         return self._concat_problem(path)
 
     def _concat_problem(self, path: str) -> str | None:
-        concat, last = self.concat, len(self.nodes) + 1
+        first = self.inputs
+        concat, last = self.concat, len(self.nodes) + first - 1
         if not isinstance(concat, tuple) or not concat:
             return f"{path}.concat: must be a non-empty list of node indices, got {concat!r}"
         for k, index in enumerate(concat):
-            if not _is_int(index) or not 2 <= index <= last:
-                return f"{path}.concat[{k}]: {index!r} is not an intermediate node (2..{last})"
+            if not _is_int(index) or not first <= index <= last:
+                return (f"{path}.concat[{k}]: {index!r} is not an intermediate node "
+                        f"({first}..{last})")
             if index in concat[:k]:
                 return f"{path}.concat[{k}]: node {index} is concatenated twice"
         used = set(concat) | {e[1] for node in self.nodes for e in node}
-        for index in range(2, last + 1):
+        for index in range(first, last + 1):
             if index not in used:
                 return (
                     f"{path}.concat: node {index} is neither concatenated nor an input of a "
@@ -109,13 +126,18 @@ class CellGenotype:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "nodes": [[[op, index] for op, index in node] for node in self.nodes],
             "concat": list(self.concat),
         }
+        if self.inputs != 2:
+            data["inputs"] = self.inputs
+        if self.output != "concat":
+            data["output"] = self.output
+        return data
 
 
-def _edge_problem(edge: object, node: int, ops: Collection[str]) -> str | None:
+def _edge_problem(edge: object, node: int, ops: Collection[str], inputs: int = 2) -> str | None:
     if not isinstance(edge, tuple) or len(edge) != 2:
         return f"expected [op, input], got {edge!r}"
     op, index = edge
@@ -127,9 +149,14 @@ def _edge_problem(edge: object, node: int, ops: Collection[str]) -> str | None:
         return f"input must be an integer, got {index!r}"
     if index < 0:
         return f"input {index} is negative (inputs count from 0)"
-    if index >= 2 + node:
-        return f"input {index} is not an earlier node (must be < {2 + node})"
+    if index >= inputs + node:
+        return f"input {index} is not an earlier node (must be < {inputs + node})"
     return None
+
+
+def cell_out_channels(cell: CellGenotype, width: int) -> int:
+    """Channels a cell of ``width`` outputs: every concatenated node, or one node's worth."""
+    return len(cell.concat) * width if cell.output == "concat" else width
 
 
 @dataclass(frozen=True)
@@ -185,7 +212,8 @@ class Genotype:
             cell = self.reduce if index in layout.reduction_set else self.normal
             edges = sum(len(node) for node in cell.nodes)
             total += (c_pp + c_p) * width + edges * 25 * width * width
-            c_pp, c_p = c_p, len(cell.concat) * width
+            total += len(cell.concat) * width * width if cell.output == "concat_conv" else 0
+            c_pp, c_p = c_p, cell_out_channels(cell, width)
         return total
 
     def with_layout(self, **changes: Any) -> Genotype:
@@ -224,10 +252,12 @@ class Genotype:
             cell = getattr(self, name).to_dict()
             nodes = ",\n".join(f"      {json.dumps(node)}" for node in cell["nodes"])
             comma = "," if name == "normal" else ""
+            extra = "".join(f',\n    "{key}": {json.dumps(cell[key])}'
+                            for key in ("inputs", "output") if key in cell)
             lines += [
                 f'  "{name}": {{',
                 f'    "nodes": [\n{nodes}\n    ],',
-                f'    "concat": {json.dumps(cell["concat"])}',
+                f'    "concat": {json.dumps(cell["concat"])}{extra}',
                 f"  }}{comma}",
             ]
         return "\n".join(lines + ["}"]) + "\n"
@@ -314,7 +344,7 @@ class Genotype:
 def _read_layout(data: object) -> Layout:
     if not isinstance(data, Mapping):
         raise GenotypeError(f"layout: must be an object, got {data!r}")
-    known = {"cells", "channels", "stem_multiplier", "reductions"}
+    known = {"cells", "channels", "stem_multiplier", "reductions", "widths"}
     for key in sorted(set(data) - known):
         raise GenotypeError(f"layout.{key}: unknown key; valid keys: {', '.join(sorted(known))}")
     if "cells" not in data or "channels" not in data:
@@ -323,15 +353,27 @@ def _read_layout(data: object) -> Layout:
     reductions = data.get("reductions")
     if reductions is None and _is_int(cells):
         reductions = default_reductions(cells)
-    problem = layout_problem(cells, data["channels"], data.get("stem_multiplier", 3), reductions)
+    widths = data.get("widths")
+    problem = layout_problem(cells, data["channels"], data.get("stem_multiplier", 3), reductions,
+                             widths)
     if problem:
         raise GenotypeError(f"layout.{problem}")
-    return Layout(cells, data["channels"], data.get("stem_multiplier", 3), tuple(reductions))
+    return Layout(cells, data["channels"], data.get("stem_multiplier", 3), tuple(reductions),
+                  None if widths is None else tuple(widths))
 
 
 def _read_cell(data: object, path: str) -> CellGenotype:
-    if not isinstance(data, Mapping) or set(data) != {"nodes", "concat"}:
-        raise GenotypeError(f"{path}: must be an object with exactly 'nodes' and 'concat'")
+    if (not isinstance(data, Mapping) or not {"nodes", "concat"} <= set(data)
+            or not set(data) <= {"nodes", "concat", "inputs", "output"}):
+        raise GenotypeError(
+            f"{path}: must be an object with 'nodes' and 'concat' (and optionally 'inputs', "
+            "'output')"
+        )
+    inputs, output = data.get("inputs", 2), data.get("output", "concat")
+    if not _is_int(inputs):
+        raise GenotypeError(f"{path}.inputs: must be 1 or 2, got {inputs!r}")
+    if not isinstance(output, str):
+        raise GenotypeError(f"{path}.output: must be a string, got {output!r}")
     nodes, concat = data["nodes"], data["concat"]
     if not isinstance(nodes, list) or not 1 <= len(nodes) <= MAX_NODES:
         count = len(nodes) if isinstance(nodes, list) else type(nodes).__name__
@@ -343,5 +385,6 @@ def _read_cell(data: object, path: str) -> CellGenotype:
             raise GenotypeError(
                 f"{path}.nodes[{i}]: a node is a list of at most {MAX_INPUTS} [op, input] pairs"
             )
-    return CellGenotype(nodes=nodes, concat=concat)  # lists become tuples; validate() checks
+    # lists become tuples; validate() checks the rest
+    return CellGenotype(nodes=nodes, concat=concat, inputs=inputs, output=output)
 

@@ -37,7 +37,11 @@ def _bounded(field: str, value: object, low: int, high: int) -> str | None:
 
 
 def layout_problem(
-    cells: object, channels: object, stem_multiplier: object, reductions: object
+    cells: object,
+    channels: object,
+    stem_multiplier: object,
+    reductions: object,
+    widths: object = None,
 ) -> str | None:
     """The first problem of these layout values as ``"<field>: <message>"``, or None.
 
@@ -61,6 +65,14 @@ def layout_problem(
             )
         if i and position <= reductions[i - 1]:
             return f"reductions[{i}]: reduction positions must be sorted and unique"
+    if widths is not None:
+        if not isinstance(widths, (tuple, list)) or len(widths) != cells:
+            return f"widths: must list one width per cell ({cells}), got {widths!r}"
+        for i, width in enumerate(widths):
+            problem = _bounded(f"widths[{i}]", width, 1, MAX_WIDTH)
+            if problem:
+                return problem
+        return None
     widest = channels * 2 ** len(reductions)  # type: ignore[operator]
     if widest > MAX_WIDTH:
         return (
@@ -75,13 +87,16 @@ class Layout:
     """``cells`` cells of base width ``channels``; reduction cells at ``reductions``.
 
     ``reductions=None`` places them at one and two thirds of the depth (DARTS); invalid values
-    raise a one-line ConfigError naming the field.
+    raise a one-line ConfigError naming the field. ``widths`` gives every cell's width
+    explicitly, for macro layouts that were searched rather than doubled at each reduction
+    (BARS: a width multiplier and a depth per stage).
     """
 
     cells: int
     channels: int
     stem_multiplier: int = 3
     reductions: tuple[int, ...] | None = None
+    widths: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         reductions = self.reductions
@@ -90,7 +105,10 @@ class Layout:
         elif isinstance(reductions, list):
             reductions = tuple(reductions)
         object.__setattr__(self, "reductions", reductions)
-        problem = layout_problem(self.cells, self.channels, self.stem_multiplier, reductions)
+        if isinstance(self.widths, list):
+            object.__setattr__(self, "widths", tuple(self.widths))
+        problem = layout_problem(self.cells, self.channels, self.stem_multiplier, reductions,
+                                 self.widths)
         if problem:
             raise ConfigError(f"layout.{problem}")
 
@@ -99,7 +117,10 @@ class Layout:
         return frozenset(self.reductions or ())
 
     def cell_channels(self) -> list[int]:
-        """The width ``C`` of every cell: ``channels``, doubled at and after each reduction."""
+        """The width ``C`` of every cell: ``widths`` if given, else ``channels`` doubled at
+        and after each reduction."""
+        if self.widths is not None:
+            return list(self.widths)
         widths, width = [], self.channels
         for index in range(self.cells):
             if index in self.reduction_set:
@@ -113,4 +134,5 @@ class Layout:
             "channels": self.channels,
             "stem_multiplier": self.stem_multiplier,
             "reductions": list(self.reductions or ()),
+            **({"widths": list(self.widths)} if self.widths is not None else {}),
         }

@@ -36,6 +36,13 @@ CellFactory = Callable[[int, int, int, bool, bool], Cell]
 PathChoice = Genotype | tuple[CellGenotype, CellGenotype]
 
 
+def make_stem(in_channels: int, width: int) -> nn.Sequential:
+    """The real-valued 3x3 conv + BN stem every searched network starts with."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)
+    )
+
+
 def _positive(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -57,9 +64,7 @@ class Network(nn.Module):
         self.layout = layout
         self._genotype: Genotype | None = None
         width = layout.stem_multiplier * layout.channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)
-        )
+        self.stem = make_stem(in_channels, width)
         cells, c_pp, c_p, reduction_prev = [], width, width, False
         for index, channels in enumerate(layout.cell_channels()):
             reduction = index in layout.reduction_set

@@ -15,6 +15,7 @@ How a binary op is assembled (sign/conv/BN order, shortcut, RPReLU, quantizers) 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import torch
@@ -41,6 +42,7 @@ UBNAS_OPS: tuple[str, ...] = (
     "bin_dil_conv_5x5",
 )
 PARAMETER_FREE_OPS: tuple[str, ...] = ("none", "skip_connect", "max_pool_3x3", "avg_pool_3x3")
+"""Ops without weights at stride 1 (a stride-2 ``skip_connect`` may be a binary reduce)."""
 
 
 def _check_sizes(channels: int, stride: int) -> None:
@@ -111,15 +113,19 @@ class BinaryConvOp(nn.Module):
             return width
         raise ValueError(f"{type(self).__name__} {self.c_in}->{self.c_out} got {width} channels")
 
-    def forward(self, x: Tensor, shared: SharedInput | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, shared: SharedInput | None = None, input_mask: Tensor | None = None
+    ) -> Tensor:
         """``shared`` (holding ``x``) lets the ops of one edge binarize ``x`` once; it only
-        applies when the sign comes first (a BN before the sign differs per op)."""
+        applies when the sign comes first (a BN before the sign differs per op). The
+        conv's quantized input is weighted by ``input_mask`` (or ``shared.mask``)."""
         out_channels = self._out_channels(x)
         if self._shares_sign(shared):
             h = self.conv(x, out_channels, quantized=shared.quantized(self.conv.input_quantizer))
         else:
             h = x if self.pre_bn is None else self.pre_bn(x)
-            h = self.conv(h, out_channels)
+            mask = input_mask if shared is None else shared.mask
+            h = self.conv(h, out_channels, input_mask=mask)
         return self._finish(h, x, shared)
 
     def _shares_sign(self, shared: SharedInput | None) -> bool:
@@ -175,14 +181,17 @@ class FactorizedConv(nn.Module):
             for width in ((c_out + 1) // 2, c_out // 2)
         )
 
-    def forward(self, x: Tensor, out_channels: int | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, out_channels: int | None = None, *, input_mask: Tensor | None = None
+    ) -> Tensor:
         out = self.c_out if out_channels is None else out_channels
         slim = out != self.c_out
-        a = self.conv_a(x, (out + 1) // 2 if slim else None)
+        a = self.conv_a(x, (out + 1) // 2 if slim else None, input_mask=input_mask)
         if out // 2 == 0:
             return a
         shifted = F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1), value=self.conv_b.effective_pad_value)
-        return torch.cat([a, self.conv_b(shifted, out // 2 if slim else None)], dim=1)
+        b = self.conv_b(shifted, out // 2 if slim else None, input_mask=input_mask)
+        return torch.cat([a, b], dim=1)
 
 
 class FactorizedReduce(BinaryConvOp):
@@ -282,3 +291,20 @@ OPS.register("bin_conv_3x3")(_conv_op(3, 1))
 OPS.register("bin_conv_5x5")(_conv_op(5, 1))
 OPS.register("bin_dil_conv_3x3")(_conv_op(3, 2))
 OPS.register("bin_dil_conv_5x5")(_conv_op(5, 2))
+
+
+def _conv_op_with_shortcut(kernel: int, shortcut: bool) -> OpFactory:
+    def build(channels: int, stride: int, structure: OpStructure) -> nn.Module:
+        forced = dataclasses.replace(structure, shortcut=shortcut)
+        return BinaryConvOp(channels, channels, kernel, stride, 1, forced)
+
+    return build
+
+
+# BARS (Zhao et al., arXiv 2011.10804) lets the search choose, edge by edge, whether a binary
+# conv carries the real-valued shortcut, instead of one structure for all ops.
+OPS.register("bin_conv_3x3_shortcut")(_conv_op_with_shortcut(3, True))
+OPS.register("bin_conv_3x3_plain")(_conv_op_with_shortcut(3, False))
+
+BARS_OPS: tuple[str, ...] = ("none", "skip_connect", "bin_conv_3x3_plain", "bin_conv_3x3_shortcut")
+"""The BARS micro space: binary 3x3 conv with and without a shortcut, skip, none."""

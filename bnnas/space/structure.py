@@ -12,6 +12,9 @@ argues about:
   pool when the op downsamples;
 * ``activation``: ReActNet's RPReLU (Liu et al. ECCV 2020) after the sum, or none;
 * the activation and weight quantizers and the weight scaling (:mod:`bnnas.binary`);
+* ``preprocess``: the 1x1 convs (and factorized reduces) that bring a cell's inputs to its
+  width are binary (a fully binary backbone, as BARS keeps it) or real-valued (``pre=real``,
+  as DARTS-space BNNs such as BNAS leave them);
 * ``reduce_skip``: ``skip_connect`` at stride 2 as a binary factorized reduce (DARTS, Liu et
   al. ICLR 2019; BARS keeps the backbone fully binary this way) or a parameter-free 2x2 pool.
 
@@ -20,15 +23,17 @@ A structure travels through configs, the command line and genotype JSON as a com
     ORDER[+shortcut][+rprelu][;KEY=VALUE]...
 
 ``ORDER`` is ``sign-conv-bn`` or ``bn-sign-conv``; the flags may come in any order; the keys are
-``act`` (activation quantizer), ``weight`` (weight quantizer), ``scaling`` and ``reduce``
-(``factorized`` or ``pool``). Keys left out take their defaults, e.g. the default
-``"sign-conv-bn+shortcut"`` or ``"bn-sign-conv+shortcut+rprelu;act=ste_sign;scaling=none"``.
+``act`` (activation quantizer), ``weight`` (weight quantizer), ``scaling``, ``reduce``
+(``factorized`` or ``pool``) and ``pre`` (``binary`` or ``real``). Keys left out take their
+defaults, e.g. the default ``"sign-conv-bn+shortcut"`` or
+``"bn-sign-conv+shortcut+rprelu;act=ste_sign;scaling=none"``.
 :attr:`OpStructure.spec` writes the canonical form (flags in the order above, only non-default
 keys), so ``parse_structure(s.spec) == s``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,10 +43,12 @@ from bnnas.errors import ConfigError
 Order = Literal["sign_conv_bn", "bn_sign_conv"]
 Activation = Literal["none", "rprelu"]
 ReduceSkip = Literal["factorized", "pool"]
+Preprocess = Literal["binary", "real"]
 
 ORDERS: tuple[str, ...] = ("sign_conv_bn", "bn_sign_conv")
 ACTIVATIONS: tuple[str, ...] = ("none", "rprelu")
 REDUCE_SKIPS: tuple[str, ...] = ("factorized", "pool")
+PREPROCESSES: tuple[str, ...] = ("binary", "real")
 DEFAULT_STRUCTURE = "sign-conv-bn+shortcut"
 
 # Spec key -> OpStructure field, in the order the canonical spec writes them.
@@ -50,6 +57,7 @@ _KEYS = {
     "weight": "weight_quantizer",
     "scaling": "scaling",
     "reduce": "reduce_skip",
+    "pre": "preprocess",
 }
 _FLAGS = ("shortcut", "rprelu")
 
@@ -82,11 +90,13 @@ class OpStructure:
     weight_quantizer: str = "ste_sign"
     scaling: str = "channel_mean"
     reduce_skip: ReduceSkip = "factorized"
+    preprocess: Preprocess = "binary"
 
     def __post_init__(self) -> None:
         _choice("order", self.order, ORDERS, "choose one of")
         _choice("activation", self.activation, ACTIVATIONS, "choose one of")
         _choice("reduce_skip", self.reduce_skip, REDUCE_SKIPS, "choose one of")
+        _choice("preprocess", self.preprocess, PREPROCESSES, "choose one of")
         _choice("scaling", self.scaling, SCALINGS, "choose one of")
         for field in ("act_quantizer", "weight_quantizer"):
             _choice(field, getattr(self, field), tuple(QUANTIZERS.names()), "choose one of")
@@ -110,6 +120,14 @@ class OpStructure:
 
     def __str__(self) -> str:
         return self.spec
+
+    def preprocess_structure(self) -> OpStructure:
+        """The structure of a cell's input convs (1x1 and factorized reduce): this one for a
+        fully binary backbone (BARS), or real-valued weights and inputs for ``pre=real``."""
+        if self.preprocess == "binary":
+            return self
+        return dataclasses.replace(self, act_quantizer="identity", weight_quantizer="identity",
+                                   scaling="none", shortcut=False, activation="none")
 
 
 def parse_structure(text: str | OpStructure) -> OpStructure:

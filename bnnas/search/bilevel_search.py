@@ -1,0 +1,261 @@
+"""The bilevel loop shared by the differentiable searches (UBNAS, BARS).
+
+DARTS (Liu et al., ICLR 2019) alternates, batch by batch, an architecture step on one half of
+the training data and a weight step on the other. :class:`BilevelSearch` owns that loop and
+everything around it that a user relies on: data halves, optimizers, gradient clipping,
+per-epoch checkpoints and exact resume, metrics, NaN checks and early stopping. A method
+supplies its supernet and a few hooks (:meth:`BilevelSearch.build_model`,
+:meth:`~BilevelSearch.arch_loss`, :meth:`~BilevelSearch.start_epoch`,
+:meth:`~BilevelSearch.derived`, and what it writes at the end).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from bnnas.config import to_dict
+from bnnas.data import BatchLoader, Dataset, default_train_transform, load_dataset
+from bnnas.data.splits import split_train_val
+from bnnas.device import configure_backends, select_device
+from bnnas.errors import CheckpointError, ConfigError, NonFiniteError
+from bnnas.runs import MetricsLog
+from bnnas.search.bilevel import ArchitectStep
+from bnnas.search.early_stop import EarlyStopper, StopDecision
+from bnnas.space.genotype import Genotype
+from bnnas.train.checkpoint import save_epoch_checkpoint
+from bnnas.train.losses import accuracy_count
+from bnnas.train.resumable import (
+    capture_rng,
+    check_finite,
+    load_parts,
+    restore_rng,
+    resume_latest,
+)
+
+log = logging.getLogger("bnnas")
+
+
+def search_halves(dataset: Dataset, config: Any) -> tuple[Any, Any]:
+    """The weight half and the architecture half of the (optionally limited) training set."""
+    source = dataset.train
+    limit = config.data.limit
+    if limit is not None and limit < len(source):
+        _, source = split_train_val(source, limit / len(source), seed=config.seed)
+    return split_train_val(source, config.data.val_fraction, seed=config.seed)
+
+
+class BilevelSearch:
+    """One differentiable search in a run folder: ``run()`` searches (resumably), then
+    derives and writes the results (:meth:`_finish`)."""
+
+    method = "bilevel"
+
+    def __init__(
+        self,
+        config: Any,
+        run_dir: str | Path,
+        *,
+        dataset: Dataset | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.checkpoint_dir = self.run_dir / "checkpoints"
+        self.progress = progress
+        self.device = select_device(config.device)
+        configure_backends(self.device, deterministic=True)
+        data = config.data
+        self.dataset = dataset or load_dataset(data.name, data.data_dir, download=data.download)
+        weight_half, arch_half = search_halves(self.dataset, config)
+        smallest = min(len(weight_half), len(arch_half))
+        if smallest < data.batch_size:
+            raise ConfigError(
+                f"each half of the search data holds {smallest} images, fewer than "
+                f"data.batch_size={data.batch_size}; raise data.limit or lower data.batch_size"
+            )
+        transform = default_train_transform(self.dataset, data.augment)
+        loader_args = {"shuffle": True, "transform": transform, "device": self.device}
+        self.weight_loader = BatchLoader(weight_half, data.batch_size, seed=config.seed,
+                                         drop_last=True, **loader_args)
+        self.arch_loader = BatchLoader(arch_half, data.batch_size, seed=config.seed + 1,
+                                       drop_last=True, **loader_args)
+        torch.manual_seed(config.seed)
+        self.model = self.build_model().to(self.device)
+        self.weight_optimizer = config.optim.build(self.model.weight_parameters(), self.model)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.weight_optimizer, T_max=config.epochs, eta_min=config.optim.lr_min
+        )
+        arch = config.arch
+        self.arch_optimizer = torch.optim.Adam(
+            self.model.arch_parameters(), lr=arch.lr, betas=(arch.beta1, 0.999),
+            weight_decay=arch.weight_decay,
+        )
+        self.architect = ArchitectStep(
+            self.model, self.model.arch_parameters(), self.model.weight_parameters(),
+            self.arch_optimizer, self.arch_loss, second_order=arch.order == "second",
+        )
+        self.stopper = EarlyStopper(config.early_stop)
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        self.alphas_log = MetricsLog(self.run_dir / "alphas.jsonl")
+        self.epoch = 0
+        self.stopped: StopDecision | None = None
+
+    # ----------------------------------------------------------------- method hooks
+    def build_model(self) -> Any:
+        """The supernet; it offers ``arch_parameters()`` and ``weight_parameters()``."""
+        raise NotImplementedError
+
+    def arch_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss the architecture step minimises on the architecture half."""
+        return F.cross_entropy(logits, y)
+
+    def start_epoch(self) -> dict[str, Any]:
+        """Per-epoch settings of the supernet; the returned values join the epoch's metrics."""
+        return {}
+
+    def derived(self) -> Genotype:
+        """The architecture the parameters currently derive."""
+        raise NotImplementedError
+
+    def epoch_log(self, stats: dict[str, Any]) -> str:
+        """Method-specific part of the per-epoch log line."""
+        return ""
+
+    def _arch_record(self, genotype: Genotype) -> dict[str, Any]:
+        """The architecture-history record of this epoch (``alphas.jsonl``)."""
+        return {"epoch": self.epoch, "genotype": genotype.to_dict()}
+
+    def _finish(self, seconds: float) -> dict[str, Any]:
+        """Derive, write the results and return them."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        stopped = None if self.stopped is None else vars(self.stopped)
+        return {
+            "kind": f"{self.method}-search",
+            "config": to_dict(self.config),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "weight_optimizer": self.weight_optimizer.state_dict(),
+            "arch_optimizer": self.arch_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "stopper": self.stopper.state_dict(),
+            "stopped": stopped,
+            **capture_rng(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("kind") != f"{self.method}-search":
+            raise CheckpointError(
+                f"this checkpoint is not from a {self.method} search; resume its own run"
+            )
+        parts = {"model": self.model, "weight_optimizer": self.weight_optimizer,
+                 "arch_optimizer": self.arch_optimizer, "scheduler": self.scheduler,
+                 "stopper": self.stopper}
+        load_parts(parts, state, "search's supernet")
+        self.stopped = StopDecision(**state["stopped"]) if state["stopped"] else None
+        restore_rng(state)
+        self.epoch = int(state["epoch"])
+
+    def resume(self) -> bool:
+        """Load the newest valid checkpoint; False if the run has none yet."""
+        return resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
+                             lambda: self.epoch, [self.metrics, self.alphas_log])
+
+    # ----------------------------------------------------------------- search
+    def search_epoch(self) -> dict[str, float]:
+        """One epoch of alternating architecture and weight steps."""
+        config = self.config
+        settings = self.start_epoch()
+        self.model.train()
+        self.weight_loader.set_epoch(self.epoch)
+        self.arch_loader.set_epoch(self.epoch)
+        update_arch = self.epoch >= config.arch.warmup_epochs
+        self.architect.weight_lr = self.weight_optimizer.param_groups[0]["lr"]
+        totals = {"loss": 0.0, "correct": 0, "count": 0, "arch_loss": 0.0, "arch_steps": 0}
+        batches = zip(self.weight_loader, self.arch_loader, strict=False)
+        bar = tqdm(batches, total=min(len(self.weight_loader), len(self.arch_loader)),
+                   desc=f"search {self.epoch + 1}/{config.epochs}", disable=not self.progress,
+                   leave=False, dynamic_ncols=True)
+        for step, ((x, y), (x_arch, y_arch)) in enumerate(bar):
+            if update_arch:
+                arch_loss = self.architect.step(x_arch, y_arch, x, y)
+                self._check_finite("architecture loss", arch_loss, step)
+                totals["arch_loss"] += arch_loss
+                totals["arch_steps"] += 1
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            value = float(loss.detach())
+            self._check_finite("loss", value, step)
+            self.weight_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.optim.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.weight_parameters(),
+                                               config.optim.grad_clip)
+            self.weight_optimizer.step()
+            totals["loss"] += value * y.numel()
+            totals["correct"] += accuracy_count(logits, y)
+            totals["count"] += y.numel()
+            if step % 5 == 0:
+                bar.set_postfix(loss=f"{totals['loss'] / totals['count']:.3f}")
+        self._check_arch_finite()
+        count = max(totals["count"], 1)
+        return {
+            "train_loss": totals["loss"] / count,
+            "train_acc": 100.0 * totals["correct"] / count,
+            "arch_loss": totals["arch_loss"] / max(totals["arch_steps"], 1)
+            if totals["arch_steps"] else None,
+            "arch_updated": update_arch,
+            **settings,
+        }
+
+    def _check_finite(self, what: str, value: float, step: int) -> None:
+        check_finite(value, what, f"search epoch {self.epoch + 1} step {step + 1}",
+                     self.checkpoint_dir, "lower optim.lr or arch.lr, then start again")
+
+    def _check_arch_finite(self) -> None:
+        for p in self.model.arch_parameters():
+            if not torch.isfinite(p).all():
+                raise NonFiniteError(
+                    f"architecture parameters became NaN/inf in search epoch {self.epoch + 1}; "
+                    "lower arch.lr, then start again"
+                )
+
+    def run(self) -> dict[str, Any]:
+        """Search until the epoch budget or an early stop; then derive and write results."""
+        started = time.time()
+        config = self.config
+        while self.epoch < config.epochs and self.stopped is None:
+            tic = time.time()
+            lr = self.weight_optimizer.param_groups[0]["lr"]
+            stats = self.search_epoch()
+            self.scheduler.step()
+            self.epoch += 1
+            genotype = self.derived()
+            record = {"epoch": self.epoch, "lr": lr, **stats,
+                      "epoch_seconds": time.time() - tic}
+            self.metrics.append(record)
+            self.alphas_log.append(self._arch_record(genotype))
+            self.stopped = self.stopper.update(
+                self.epoch, genotype.to_json(), genotype.normal.nodes, stats["arch_updated"]
+            )
+            save_epoch_checkpoint(self.checkpoint_dir, self.epoch, self.state_dict(),
+                                  config.keep_checkpoints)
+            log.info("search epoch %d/%d  loss %.4f acc %.2f%%  arch loss %s  %s  (%.1fs)",
+                     self.epoch, config.epochs, stats["train_loss"], stats["train_acc"],
+                     "-" if stats["arch_loss"] is None else f"{stats['arch_loss']:.4f}",
+                     self.epoch_log(stats), record["epoch_seconds"])
+            if self.stopped is not None:
+                log.info("early stop at epoch %d by %s: %s; %d of %d epochs saved",
+                         self.stopped.epoch, self.stopped.criterion, self.stopped.detail,
+                         config.epochs - self.stopped.epoch, config.epochs)
+        return self._finish(time.time() - started)
+
