@@ -297,22 +297,27 @@ class Cell(nn.Module):
             states = [apply_channel_mask(state, width_mask) for state in states]
         if path is not None:
             for route in self.path_routes(path):
-                states.append(
-                    _sum(self.edges[e](states[s], k=k, index=o) for e, o, s in route)
-                )
+                states.append(self._node(
+                    [self.edges[e](states[s], k=k, index=o) for e, o, s in route]))
         elif weights is not None:
             self._mixed_nodes(states, weights, edge_weights, k, width_mask)
         else:
             if self.op_names is not None:
                 raise ConfigError("a supernet cell needs mixing weights or a path")
             for route in self.routes:
-                states.append(_sum(self.edges[e](states[s]) for e, s in route))
+                states.append(self._node([self.edges[e](states[s]) for e, s in route]))
         return self.combine([states[i] for i in self.concat], width_mask)
+
+    def _node(self, terms: list[Tensor]) -> Tensor:
+        """A node from its input edges: their sum in a DARTS cell; their mean in a dense cell,
+        whose node ``i`` reads ``i + 1`` states that all carry the cell input through skips
+        and shortcuts, so a sum would grow the activations with every node and cell."""
+        return _sum(terms) / len(terms) if self.inputs == 1 else _sum(terms)
 
     def combine(self, nodes: list[Tensor], width_mask: Tensor | None = None) -> Tensor:
         """The cell output from its ``concat`` nodes, as :attr:`output` says."""
         if self.output == "add":
-            return _sum(nodes)
+            return _sum(nodes) / len(nodes) if self.inputs == 1 else _sum(nodes)
         out = torch.cat(nodes, dim=1)
         if self.output_conv is None:
             return out
@@ -356,6 +361,8 @@ class Cell(nn.Module):
                 node = source - lag
                 rest_sum = _sum(bypass[node]) if bypass[node] else None
                 state = join_partial(_sum(pending[node]), rest_sum, ratio)
+                if self.inputs == 1:
+                    state = state / (node + 1)
                 if width_mask is not None:
                     state = apply_channel_mask(state, width_mask)
                 states.append(state)

@@ -59,7 +59,8 @@ class CellGenotype:
     cell (Zhao et al., arXiv 2011.10804), whose nodes all read the one input; node ``i`` is
     state ``inputs + i``. ``output`` combines the ``concat`` nodes: ``"concat"`` (DARTS),
     ``"concat_conv"`` (concatenation, then a binary 1x1 conv back to the cell width) or
-    ``"add"`` (their sum), the two output modes of BARS.
+    ``"add"`` (their sum; in a dense cell the mean of the nodes, each node the mean of its
+    inputs, so depth does not grow the activations), the two output modes of BARS.
     """
 
     nodes: tuple[tuple[Edge, ...], ...]

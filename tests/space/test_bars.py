@@ -135,3 +135,15 @@ def test_budget_penalty_is_one_under_budget_and_grows_over_it():
 def test_bad_spaces_are_one_line_errors(changes, message):
     with pytest.raises(BnnasError, match=re.escape(message)):
         BARSSpace(**changes)
+
+
+def test_dense_cells_keep_the_activation_scale_through_depth():
+    torch.manual_seed(0)
+    space = BARSSpace(channels=8, stages=1, max_depth=4, steps=4, output="add")
+    net = BARSSuperNetwork(space, 10, 1)
+    scales = []
+    for cell in net.stage_cells[0]:
+        cell.register_forward_hook(lambda m, i, o: scales.append(float(o.detach().std())))
+    net(torch.randn(8, 1, 12, 12))
+    # summed nodes would grow the output about fourfold per cell (256x after four)
+    assert max(scales) / min(scales) < 2.0
