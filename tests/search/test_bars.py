@@ -5,10 +5,16 @@ import pytest
 from bnnas.cli import main
 from bnnas.config import load_config
 from bnnas.errors import BnnasError
+from bnnas.metrics import profile
 from bnnas.search.bars import BARSSearch
 from bnnas.search.bars_config import BARSConfig
+from bnnas.space.bars import cell_table
+from bnnas.space.bars_cost import BARSCostModel, one_hot_distributions
 from bnnas.space.genotype import Genotype
 from bnnas.space.network import Network
+from bnnas.train import load_trained_model
+from bnnas.train.config import TrainConfig
+from bnnas.train.trainer import Trainer
 
 TINY = [
     "data.batch_size=32", "data.augment=false", "space.stages=2", "space.channels=8",
@@ -95,3 +101,26 @@ def test_cli_bad_budget_exits_2_with_one_line(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and "budget.ops must be > 0" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_derived_network_retrains_from_the_genotype_with_its_profiled_cost(
+        tmp_path, tiny_dataset):
+    search, run = _search(tmp_path, tiny_dataset, "s", "space.channels=4", "budget.ops=8000")
+    search.run()
+    train_config = load_config(TrainConfig, overrides=[
+        f"model.genotype={run / 'genotype.json'}", "optim.epochs=10", "optim.lr=0.01", "data.batch_size=32",
+        "data.augment=false"])
+    out = tmp_path / "train"
+    trained = Trainer(train_config, out, dataset=tiny_dataset, progress=False).fit()
+    model, _ = load_trained_model(out / "final.pt")
+    assert model.genotype() == Genotype.load(run / "genotype.json")
+    assert trained["test_acc"] > 40.0  # four classes: well above chance
+    # the cost model at the trained input size equals the profile of the trained network
+    space = search.bars_space
+    genotype = model.genotype()
+    widths, depths = search.derived_choice
+    dist = one_hot_distributions(space, cell_table(genotype.normal, space.ops, space.steps),
+                                 cell_table(genotype.reduce, space.ops, space.steps),
+                                 widths, depths)
+    estimate = BARSCostModel(space, (1, 12, 12), 4).expected_ops(dist)
+    assert float(estimate) == pytest.approx(profile(model, (1, 12, 12)).totals["ops"])
