@@ -283,6 +283,69 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- export
+def cmd_export(args: argparse.Namespace) -> int:
+    from bnnas.export.fileformat import check_output_path
+    from bnnas.export.source import resolve_source
+
+    check_output_path(args.out, overwrite=args.overwrite)  # before any slow loading
+    source = resolve_source(args.run_dir, genotype=args.genotype, model=args.model,
+                            checkpoint=args.checkpoint, args=parse_model_args(args.arg))
+    if args.format == "packed":
+        from bnnas.export.packed import export_packed
+
+        report = export_packed(source, args.out, overwrite=args.overwrite)
+        print("\n".join(report.lines()))
+    else:
+        from bnnas.export.onnx_export import export_onnx
+
+        path = export_onnx(source, args.out, overwrite=args.overwrite)
+        print(f"wrote {path} ({path.stat().st_size} bytes, ONNX; sign = where(x >= 0, 1, -1), "
+              "binary convs padded with -1)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- predict
+def cmd_predict(args: argparse.Namespace) -> int:
+    from bnnas.export.engine import Engine
+    from bnnas.export.inputs import dataset_inputs, load_file
+
+    if bool(args.images) == (args.data is not None):
+        raise ConfigError("give image files (.npy, .png) or --data NAME, not both or neither")
+    if args.limit is not None and (args.data is None or args.limit < 1):
+        raise ConfigError("--limit N (N >= 1) takes the first N test images of --data")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.engine == "fast":
+        from bnnas.export.fast import FastEngine
+
+        engine: Engine = FastEngine.load(args.model_file)
+    else:
+        engine = Engine.load(args.model_file)
+    classes = engine.meta.get("classes")
+
+    def name(index: int) -> str:
+        known = isinstance(classes, list) and 0 <= index < len(classes)
+        return f"{index} ({classes[index]})" if known else str(index)
+
+    if args.data is not None:
+        x, labels = dataset_inputs(args.data, args.data_dir, args.limit, engine.input_shape)
+        _, predicted = engine.predict(x, args.batch_size)
+        for i, (p, y) in enumerate(zip(predicted, labels, strict=True)):
+            print(f"test[{i}]: {name(int(p))}  label {name(int(y))}")
+        accuracy = 100.0 * float((predicted == labels).mean()) if len(labels) else 0.0
+        print(f"{args.data} test: accuracy {accuracy:.2f}% on {len(labels)} images "
+              f"({args.engine} engine, {args.model_file})")
+        return 0
+    for path in args.images:
+        x = load_file(path, engine.input_shape, engine.meta.get("normalization"))
+        _, predicted = engine.predict(x, args.batch_size)
+        for i, p in enumerate(predicted):
+            label = path if len(predicted) == 1 else f"{path}[{i}]"
+            print(f"{label}: {name(int(p))}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from bnnas.metrics import profile, summary_table
@@ -419,6 +482,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="write a trained model as a packed 1-bit file or ONNX")
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a bnnas train run folder")
+    p.add_argument("--genotype", metavar="FILE", help="a genotype JSON file (with --checkpoint)")
+    p.add_argument("--model", metavar="NAME", help="a zoo model name (with --checkpoint)")
+    p.add_argument("--checkpoint", metavar="CKPT", help="a bnnas train checkpoint (.pt)")
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="zoo model argument or genotype layout change (repeatable)")
+    p.add_argument("--format", choices=("packed", "onnx"), default="packed",
+                   help="packed: 1 bit per binary weight, for `bnnas predict` (default); onnx: "
+                   "for ONNX runtimes (needs bnnas[onnx])")
+    p.add_argument("--out", required=True, help="output file, e.g. model.bnn or model.onnx")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("predict", help="classify images with a packed model (numpy engine)")
+    p.add_argument("model_file", metavar="MODEL.bnn", help="a file `bnnas export` wrote")
+    p.add_argument("images", nargs="*", metavar="IMAGE",
+                   help=".npy arrays (uint8 pixels, or normalised floats) or PNG images")
+    p.add_argument("--data", help="classify the test split of this dataset and print accuracy")
+    p.add_argument("--data-dir", help="folder of the dataset files")
+    p.add_argument("--limit", type=int, help="only the first N test images of --data")
+    p.add_argument("--batch-size", type=int, default=64, help="images per engine call")
+    p.add_argument("--engine", choices=("reference", "fast"), default="reference",
+                   help="reference: numpy (default); fast: numba kernels (needs bnnas[fast])")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
         "demo", help="UBNAS search on the bundled data, then train the found net (minutes)"

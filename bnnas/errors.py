@@ -36,3 +36,8 @@ class NonFiniteError(BnnasError):
 
 class GenotypeError(BnnasError):
     """A genotype (searched architecture) that is malformed, inconsistent or too large."""
+
+
+class ExportError(BnnasError):
+    """A model that cannot be deployed, or a deployed model file that is corrupt, foreign,
+    of another format version, or fed an input of the wrong shape."""

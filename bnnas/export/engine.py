@@ -1,0 +1,310 @@
+"""The reference inference engine: numpy only, bit-exact binary convolutions.
+
+:class:`Engine` interprets the node tree that :mod:`bnnas.export.graph` wrote, one kernel per
+node type (registered in :data:`KERNELS`), on the arrays of a packed file. Binary convolutions
+binarize their input (``x >= 0``, after an RSign threshold), pad the bits with the training
+pad value (-1 by default) and compute the ±1 products by XOR and popcount (XNOR-Net,
+Rastegari et al., ECCV 2016); everything real-valued runs in float32 in the order PyTorch runs
+it, so logits match the PyTorch model in eval mode to float rounding.
+
+It is a reference, not a fast engine: clarity and exactness over speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bnnas.errors import ExportError
+from bnnas.export import kernels as K
+from bnnas.export.bits import bits_to_pm1, pack_rows, unpack_bits
+from bnnas.export.fileformat import PackedFile, read_packed
+
+Node = dict[str, Any]
+Pair = tuple[int, int]
+Kernel = Callable[..., np.ndarray]
+KERNELS: dict[str, Kernel] = {}
+
+
+def kernel(name: str) -> Callable[[Kernel], Kernel]:
+    """Register the engine kernel of node type ``name``: ``fn(engine, node, *inputs)``."""
+
+    def register(fn: Kernel) -> Kernel:
+        KERNELS[name] = fn
+        return fn
+
+    return register
+
+
+class Engine:
+    """Runs a packed model: ``engine(x)`` maps float32 ``(N, C, H, W)`` inputs to logits."""
+
+    def __init__(self, packed: PackedFile) -> None:
+        self.packed = packed
+        self.meta = packed.meta
+        try:
+            self.graph: Node = self.meta["graph"]
+            self.input_shape = tuple(int(d) for d in self.meta["input_shape"])
+            self.num_classes = int(self.meta["num_classes"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ExportError(f"the model file's metadata lacks {error}; export it again") from None
+        self._dense: dict[str, np.ndarray] = {}
+        self._words: dict[tuple[str, int], list[np.ndarray]] = {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> Engine:
+        """The engine of the ``.bnn`` file at ``path`` (verified: magic, version, checksum)."""
+        return cls(read_packed(path))
+
+    # ------------------------------------------------------------------ running
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Logits of a batch; the input must have the model's ``C x H x W``."""
+        x = np.asarray(x)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            want = "x".join(str(d) for d in self.input_shape)
+            raise ExportError(f"input of shape {tuple(x.shape)} does not fit the model, which "
+                              f"takes batches of {want} images (N x {want}); resize or reshape "
+                              "the input")
+        try:
+            return self.run(self.graph, np.ascontiguousarray(x, dtype=np.float32))
+        except (KeyError, TypeError, IndexError, AttributeError, RecursionError) as error:
+            raise ExportError(f"the model file's graph is malformed ({type(error).__name__}: "
+                              f"{error}); export the model again") from None
+
+    def predict(self, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """``(logits, predicted classes)`` of ``x``, run ``batch_size`` samples at a time."""
+        x = np.asarray(x)
+        logits = [self(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        out = (np.concatenate(logits) if logits
+               else np.zeros((0, self.num_classes), np.float32))
+        return out, out.argmax(axis=1)
+
+    def run(self, node: Node | None, *inputs: np.ndarray) -> np.ndarray:
+        """Apply ``node`` to ``inputs`` (a missing node is the identity)."""
+        if node is None:
+            return inputs[0]
+        fn = KERNELS.get(node.get("type", ""))
+        if fn is None:
+            raise ExportError(f"node {node.get('name')!r} has unknown type {node.get('type')!r}; "
+                              "the file was written by a newer bnnas, use that version")
+        return fn(self, node, *inputs)
+
+    # ------------------------------------------------------------------ arrays
+    def array(self, name: str | None) -> np.ndarray | None:
+        """A float32 array by name (None for None)."""
+        if name is None:
+            return None
+        entry = self.packed.entry(name)
+        if entry.dtype != "float32":
+            raise ExportError(f"array {name!r} holds bits where float32 was expected; "
+                              "export the model again")
+        return self.packed.arrays[name]
+
+    def dense_weight(self, spec: Node) -> np.ndarray:
+        """A conv weight as float32: the stored values, or ±1 from stored bits."""
+        name = spec["array"]
+        if spec["kind"] == "real":
+            return self.array(name)  # type: ignore[return-value]
+        if name not in self._dense:
+            self._dense[name] = bits_to_pm1(self.bits(name))
+        return self._dense[name]
+
+    def bits(self, name: str) -> np.ndarray:
+        entry = self.packed.entry(name)
+        if entry.dtype != "bits":
+            raise ExportError(f"array {name!r} holds floats where bits were expected; export "
+                              "the model again")
+        return unpack_bits(self.packed.arrays[name], entry.shape)
+
+    def binary_conv2d(self, bits: np.ndarray, weight: str, groups: int, kernel: Pair,
+                      stride: Pair, padding: Pair, dilation: Pair, pad_bit: bool) -> np.ndarray:
+        """The int32 ±1 convolution of sign ``bits`` with the packed weight ``weight``, the
+        border holding ``pad_bit``: the one kernel a faster engine replaces
+        (:class:`~bnnas.export.fast.FastEngine`)."""
+        return K.binary_conv2d(bits, self.weight_words(weight, groups), kernel, stride,
+                               padding, dilation, pad_bit)
+
+    def weight_words(self, name: str, groups: int) -> list[np.ndarray]:
+        """A binary conv weight as packed rows per group (:func:`~bnnas.export.bits.pack_rows`),
+        built once per weight."""
+        key = (name, groups)
+        if key not in self._words:
+            bits = self.bits(name)
+            rows = bits.reshape(bits.shape[0], -1)
+            per_group = rows.shape[0] // groups
+            self._words[key] = [pack_rows(rows[g * per_group : (g + 1) * per_group])
+                                for g in range(groups)]
+        return self._words[key]
+
+
+def _sum(terms: list[np.ndarray]) -> np.ndarray:
+    """Left-to-right sum, the order PyTorch's cells add in."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _pairs(node: Node) -> tuple[tuple[int, int], ...]:
+    return tuple(tuple(node[key]) for key in ("kernel", "stride", "padding", "dilation"))
+
+
+# ----------------------------------------------------------------------------- plain layers
+@kernel("sequential")
+def _sequential(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    for layer in node["layers"]:
+        x = e.run(layer, x)
+    return x
+
+
+@kernel("identity")
+def _identity(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    return x
+
+
+@kernel("relu")
+def _relu(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, np.float32(0))
+
+
+@kernel("conv2d")
+def _conv2d(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    kernel_, stride, padding, dilation = _pairs(node)
+    y = K.conv2d(x, e.array(node["weight"]), stride, padding, dilation, node["groups"])
+    return K.channel_affine(y, None, e.array(node["bias"]))
+
+
+@kernel("affine")
+def _affine(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    return K.channel_affine(x, e.array(node["scale"]), e.array(node["bias"]))
+
+
+@kernel("pool")
+def _pool(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    return K.pool2d(x, node["kind"], tuple(node["kernel"]), tuple(node["stride"]),
+                    tuple(node["padding"]), node["ceil_mode"], node["count_include_pad"])
+
+
+@kernel("global_avg_pool")
+def _global_avg_pool(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    return x.mean(axis=(2, 3), keepdims=True, dtype=np.float32)
+
+
+@kernel("linear")
+def _linear(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    y = x.reshape(x.shape[0], -1) @ e.array(node["weight"]).T
+    bias = e.array(node["bias"])
+    return y if bias is None else y + bias
+
+
+@kernel("rprelu")
+def _rprelu(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    return K.rprelu(x, e.array(node["shift_in"]), e.array(node["slope"]),
+                    e.array(node["shift_out"]))
+
+
+@kernel("zero")
+def _zero(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    n, c, h, w = x.shape
+    s = node["stride"]
+    return np.zeros((n, c, -(-h // s), -(-w // s)), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------- binary layers
+@kernel("binary_conv2d")
+def _binary_conv2d(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    """Sign (after the RSign threshold), pad, ±1 conv, then scale and bias.
+
+    With 1-bit weights and a ±1 border the product is the XNOR/popcount integer; otherwise
+    (a real input or weight, or a 0 border) the same product runs as a float convolution.
+    """
+    kernel_, stride, padding, dilation = _pairs(node)
+    pad, groups = node["pad_value"], node["groups"]
+    spec, weight = node["input"], node["weight"]
+    if spec["kind"] == "sign":
+        threshold = e.array(spec["threshold"])
+        if threshold is not None:
+            x = x - threshold.reshape(1, -1, 1, 1)
+        bits = x >= 0
+        if weight["kind"] == "bits" and pad in (-1.0, 1.0):
+            y = e.binary_conv2d(bits, weight["array"], groups, kernel_, stride, padding,
+                                dilation, pad > 0).astype(np.float32)
+        else:
+            y = K.conv2d(bits_to_pm1(bits), e.dense_weight(weight), stride, padding, dilation,
+                         groups, pad)
+    else:
+        y = K.conv2d(x, e.dense_weight(weight), stride, padding, dilation, groups, pad)
+    return K.channel_affine(y, e.array(node["scale"]), e.array(node["bias"]))
+
+
+@kernel("factorized_conv")
+def _factorized_conv(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    """Two stride-2 1x1 convs, on ``x`` and on ``x`` shifted one pixel (far border padded
+    with the conv's pad value before the sign, as :class:`~bnnas.space.ops.FactorizedConv`)."""
+    a = e.run(node["conv_a"], x)
+    shifted = K.pad_hw(x[:, :, 1:, 1:], 0, 1, 0, 1, np.float32(node["pad_value"]))
+    b = e.run(node["conv_b"], shifted)
+    return np.concatenate([a, b], axis=1)
+
+
+@kernel("binary_conv_op")
+def _binary_conv_op(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    """:class:`~bnnas.space.ops.BinaryConvOp`: [BN] conv [BN] [+ shortcut] [RPReLU]."""
+    h = e.run(node["conv"], e.run(node["pre_bn"], x))
+    if node["post_bn"] is not None:
+        h = e.run(node["post_bn"], h)
+    if node["shortcut"] is not None:
+        h = h + e.run(node["shortcut"], x)
+    return e.run(node["act"], h)
+
+
+# ----------------------------------------------------------------------------- searched nets
+@kernel("cell")
+def _cell(e: Engine, node: Node, s0: np.ndarray, s1: np.ndarray) -> np.ndarray:
+    """A fixed cell, wired as :class:`~bnnas.space.cell.Cell` (``mean``: a dense cell)."""
+    states = [e.run(node["preprocess1"], s1)]
+    if node["preprocess0"] is not None:
+        states.insert(0, e.run(node["preprocess0"], s0))
+    for route in node["routes"]:
+        terms = [e.run(node["edges"][edge], states[source]) for edge, source in route]
+        total = _sum(terms)
+        states.append(total / np.float32(len(terms)) if node["mean"] else total)
+    nodes = [states[i] for i in node["concat"]]
+    if node["output"] == "add":
+        total = _sum(nodes)
+        return total / np.float32(len(nodes)) if node["mean"] else total
+    out = np.concatenate(nodes, axis=1)
+    return e.run(node["output_conv"], out)
+
+
+@kernel("cell_network")
+def _cell_network(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    s0 = s1 = e.run(node["stem"], x)
+    for cell in node["cells"]:
+        s0, s1 = s1, e.run(cell, s0, s1)
+    return e.run(node["classifier"], e.run(node["pool"], s1))
+
+
+# ----------------------------------------------------------------------------- zoo models
+@kernel("stem_blocks_classifier")
+def _stem_blocks_classifier(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    h = e.run(node["blocks"], e.run(node["stem"], x))
+    return e.run(node["fc"], e.run(node["pool"], h))
+
+
+@kernel("bireal_block")
+def _bireal_block(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    out = e.run(node["bn"], e.run(node["conv"], e.run(node["relu"], x)))
+    return out + e.run(node["shortcut"], x)
+
+
+@kernel("react_block")
+def _react_block(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
+    shortcut = e.run(node["pool"], x)
+    out = e.run(node["act1"], e.run(node["bn1"], e.run(node["conv3x3"], x)) + shortcut)
+    halves = [e.run(bn, e.run(conv, out)) + out
+              for conv, bn in zip(node["pointwise"], node["bn2"], strict=True)]
+    return e.run(node["act2"], np.concatenate(halves, axis=1) if len(halves) > 1 else halves[0])

@@ -1,0 +1,65 @@
+"""numpy layers of the reference engine against torch.nn.functional."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bnnas.export import kernels as K
+from bnnas.export.bits import pack_rows
+
+
+def rand(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 2, 2, 1),
+                                                            (2, 0, 1, 2), (1, 2, 2, 4)])
+def test_real_conv_matches_torch(stride, padding, dilation, groups):
+    x, w = rand(2, 4, 9, 11), rand(8, 4 // groups, 3, 3, seed=1)
+    expected = F.conv2d(x, w, None, stride, padding, dilation, groups).numpy()
+    got = K.conv2d(x.numpy(), w.numpy(), (stride,) * 2, (padding,) * 2, (dilation,) * 2, groups)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("pad_value", [-1.0, 1.0])
+@pytest.mark.parametrize("kernel,stride,dilation", [(3, 1, 1), (5, 2, 1), (3, 1, 2), (1, 2, 1)])
+def test_binary_conv_is_the_exact_pm1_conv_with_its_border(kernel, stride, dilation, pad_value):
+    x, w = torch.sign(rand(2, 5, 9, 8)), torch.sign(rand(6, 5, kernel, kernel, seed=1))
+    padding = dilation * (kernel - 1) // 2
+    padded = F.pad(x, (padding,) * 4, value=pad_value)
+    expected = F.conv2d(padded, w, None, stride, 0, dilation).numpy()
+    words = [pack_rows(w.numpy().reshape(6, -1) >= 0)]
+    got = K.binary_conv2d(x.numpy() >= 0, words, (kernel,) * 2, (stride,) * 2, (padding,) * 2,
+                          (dilation,) * 2, pad_bit=pad_value > 0)
+    np.testing.assert_array_equal(got, expected.astype(np.int32))
+
+
+@pytest.mark.parametrize("size", [7, 8])
+@pytest.mark.parametrize("kind,kernel,stride,padding,ceil_mode,include_pad", [
+    ("max", 3, 1, 1, False, False), ("max", 3, 2, 1, False, False), ("max", 3, 2, 1, True, False),
+    ("avg", 3, 2, 1, False, False), ("avg", 3, 1, 1, False, True), ("avg", 2, 2, 0, True, False),
+    ("avg", 3, 2, 1, True, True),
+])
+def test_pools_match_torch(size, kind, kernel, stride, padding, ceil_mode, include_pad):
+    x = rand(2, 3, size, size + 1)
+    if kind == "max":
+        expected = F.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode)
+    else:
+        expected = F.avg_pool2d(x, kernel, stride, padding, ceil_mode, include_pad)
+    got = K.pool2d(x.numpy(), kind, (kernel,) * 2, (stride,) * 2, (padding,) * 2, ceil_mode,
+                   include_pad)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_rprelu_matches_the_layer():
+    from bnnas.binary import RPReLU
+
+    layer = RPReLU(3)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.copy_(rand(*p.shape, seed=2))
+    x = rand(2, 3, 4, 4)
+    got = K.rprelu(x.numpy(), *(p.detach().numpy() for p in
+                               (layer.shift_in, layer.slope, layer.shift_out)))
+    np.testing.assert_allclose(got, layer(x).detach().numpy(), rtol=1e-6, atol=1e-6)
