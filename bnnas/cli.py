@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from bnnas import __version__
 from bnnas.config import dump_yaml, from_dict, load_config, read_yaml
 from bnnas.errors import BnnasError, ConfigError
+from bnnas.interrupt import Interrupted, StopSignals, deferred_signals
 
 log = logging.getLogger("bnnas")
 
@@ -130,27 +132,47 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Data, model and teacher load before anything is written: a run that cannot start
     # leaves no folder behind.
     trainer = Trainer(config, run_dir, progress=not args.no_progress)
-    if args.resume is None:
-        if args.overwrite:
-            create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
-        _start_run(run_dir, config)
-    elif overrides:
-        write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
-    setup_logging(run_dir)
-    log.info("run folder %s", run_dir)
-    if args.resume is not None and not trainer.resume():
-        log.info("no checkpoint in %s yet; starting from epoch 1", run_dir)
+    with deferred_signals():  # a stop now would leave a folder that cannot be resumed
+        if args.resume is None:
+            if args.overwrite:
+                create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
+            _start_run(run_dir, config)
+        elif overrides:
+            write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
     try:
+        setup_logging(run_dir)
+        log.info("run folder %s", run_dir)
+        if args.resume is not None and not trainer.resume():
+            log.info("no checkpoint in %s yet; starting from epoch 1", run_dir)
         result = trainer.fit()
-    except KeyboardInterrupt:
-        print(
-            f"\nbnnas: interrupted after epoch {trainer.epoch}; resume with: "
-            f"bnnas train --resume {run_dir}",
-            file=sys.stderr,
-        )
-        return 130
+    except Interrupted as stop:
+        print(_fresh_line() + stopped_line("train", run_dir, stop), file=sys.stderr)
+        return stop.exit_code
     print(f"test accuracy {result['test_acc']:.2f}% after {result['epochs']} epochs; run {run_dir}")
     return 0
+
+
+def _fresh_line() -> str:
+    """A newline on a terminal, where a progress bar may hold the cursor mid-line."""
+    return "\n" if sys.stderr.isatty() else ""
+
+
+def stopped_line(command: str, run_dir: Path, stop: Interrupted) -> str:
+    """The one line a run stopped by a signal prints: which checkpoint a resume continues
+    from (the newest that loads) and the exact command that resumes it."""
+    from bnnas.train.checkpoint import latest_checkpoint
+
+    found = latest_checkpoint(run_dir / "checkpoints")
+    if found is None:
+        where = "no checkpoint yet, a resume starts from the beginning"
+    else:
+        path, state = found
+        done = f"epoch {state.get('epoch')}"
+        if "generation" in state:
+            done += f", generation {state['generation']}"
+        where = f"a resume continues from {path.name} ({done} done)"
+    return (f"bnnas: stopped by {stop.name}; {where}; resume with: "
+            f"bnnas {command} --resume {shlex.quote(str(run_dir))}")
 
 
 # ----------------------------------------------------------------------------- search
@@ -192,22 +214,22 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(dump_yaml(config), end="")
         return 0
     runner = method.runner_class(config, run_dir, progress=not args.no_progress)
-    if args.resume is None:
-        if args.overwrite:
-            create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
-        _start_run(run_dir, config, {"method.txt": name})
-    elif overrides:
-        write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
-    setup_logging(run_dir)
-    log.info("%s search in %s", name, run_dir)
-    if args.resume is not None and not runner.resume():
-        log.info("no checkpoint in %s yet; starting from epoch 1", run_dir)
+    with deferred_signals():  # a stop now would leave a folder that cannot be resumed
+        if args.resume is None:
+            if args.overwrite:
+                create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
+            _start_run(run_dir, config, {"method.txt": name})
+        elif overrides:
+            write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
     try:
+        setup_logging(run_dir)
+        log.info("%s search in %s", name, run_dir)
+        if args.resume is not None and not runner.resume():
+            log.info("no checkpoint in %s yet; starting from epoch 1", run_dir)
         result = runner.run()
-    except KeyboardInterrupt:
-        print(f"\nbnnas: interrupted; resume with: bnnas search --resume {run_dir}",
-              file=sys.stderr)
-        return 130
+    except Interrupted as stop:
+        print(_fresh_line() + stopped_line("search", run_dir, stop), file=sys.stderr)
+        return stop.exit_code
     print(runner.summary_line(result))
     return 0
 
@@ -542,11 +564,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        early = _pre_dispatch(args)
-        return early if early is not None else args.func(args)
+        with StopSignals():
+            early = _pre_dispatch(args)
+            return early if early is not None else args.func(args)
     except BnnasError as error:
         print(f"bnnas: error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"bnnas: stopped by {stop.name}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print("\nbnnas: interrupted", file=sys.stderr)
         return 130

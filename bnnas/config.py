@@ -20,10 +20,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from bnnas.bounded_read import read_bounded
 from bnnas.errors import ConfigError
 
 C = TypeVar("C")
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a page of YAML; /dev/zero is not
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 
@@ -165,7 +167,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping with the safe loader; errors name the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_bounded(path, MAX_CONFIG_BYTES)
+        if data is None:
+            raise ConfigError(
+                f"config file {str(path)!r} holds more than {MAX_CONFIG_BYTES} bytes; is it a "
+                "config file?"
+            )
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} not found; check the path") from None
     except (OSError, UnicodeDecodeError) as error:

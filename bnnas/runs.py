@@ -114,14 +114,24 @@ def code_revision() -> str:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` through a temporary file and a rename; a failed write (full
+    disk, read-only folder) leaves the old file and raises RunFolderError."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as error:
+        raise RunFolderError(
+            f"cannot write {str(path)!r} ({error.strerror or error}); free space or choose a "
+            "writable folder, then try again"
+        ) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 class MetricsLog:
@@ -131,9 +141,15 @@ class MetricsLog:
         self.path = Path(path)
 
     def append(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
-            handle.flush()
+        try:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, sort_keys=True) + "\n")
+                handle.flush()
+        except OSError as error:  # a line cut short is dropped when the run resumes
+            raise RunFolderError(
+                f"cannot write {str(self.path)!r} ({error.strerror or error}); free space, "
+                "then resume the run"
+            ) from None
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():

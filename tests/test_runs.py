@@ -69,3 +69,26 @@ def test_metrics_log_survives_a_cut_line_and_truncates(tmp_path):
     assert [r["epoch"] for r in log.read()] == [1, 2, 3]
     log.truncate_after("epoch", 2)
     assert [r["epoch"] for r in log.read()] == [1, 2]
+
+
+def test_a_failed_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):
+    from bnnas import runs
+
+    target = tmp_path / "result.json"
+    runs.write_text_atomic(target, "old\n")
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs.os, "fsync", full)
+    with pytest.raises(RunFolderError, match="No space left on device"):
+        runs.write_text_atomic(target, "new\n")
+    monkeypatch.undo()
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_a_failed_metrics_append_is_a_run_folder_error(tmp_path):
+    log = MetricsLog(tmp_path / "missing-folder" / "metrics.jsonl")
+    with pytest.raises(RunFolderError, match="cannot write .*metrics.jsonl"):
+        log.append({"epoch": 1})

@@ -155,6 +155,8 @@ def check_output_path(path: str | Path, *, overwrite: bool) -> None:
 def read_packed(path: str | Path) -> PackedFile:
     """Read and verify a ``.bnn`` file; every problem is a one-line ExportError."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, or a device such as /dev/zero
+        raise ExportError(f"model file {str(path)!r} is not a regular file; give a .bnn file")
     try:
         content = path.read_bytes()
     except FileNotFoundError:

@@ -30,6 +30,7 @@ from bnnas.search.bilevel import ArchitectStep
 from bnnas.search.early_stop import EarlyStopper, StopDecision
 from bnnas.space.genotype import Genotype
 from bnnas.train.checkpoint import save_epoch_checkpoint
+from bnnas.train.health import check_gradients, gradient_norm, warn_if_collapsed
 from bnnas.train.losses import accuracy_count
 from bnnas.train.resumable import (
     capture_rng,
@@ -189,6 +190,7 @@ class BilevelSearch:
             if update_arch:
                 arch_loss = self.architect.step(x_arch, y_arch, x, y)
                 self._check_finite("architecture loss", arch_loss, step)
+                self._check_arch_finite(step)  # a NaN alpha would show as a NaN weight loss
                 totals["arch_loss"] += arch_loss
                 totals["arch_steps"] += 1
             logits = self.model(x)
@@ -198,8 +200,12 @@ class BilevelSearch:
             self.weight_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.optim.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.model.weight_parameters(),
-                                               config.optim.grad_clip)
+                norm = torch.nn.utils.clip_grad_norm_(self.model.weight_parameters(),
+                                                      config.optim.grad_clip)
+            else:
+                norm = gradient_norm(self.model.weight_parameters())
+            check_gradients(norm, f"search epoch {self.epoch + 1} step {step + 1}",
+                            self.checkpoint_dir, "lower optim.lr or arch.lr, then start again")
             self.weight_optimizer.step()
             totals["loss"] += value * y.numel()
             totals["correct"] += accuracy_count(logits, y)
@@ -221,12 +227,13 @@ class BilevelSearch:
         check_finite(value, what, f"search epoch {self.epoch + 1} step {step + 1}",
                      self.checkpoint_dir, "lower optim.lr or arch.lr, then start again")
 
-    def _check_arch_finite(self) -> None:
+    def _check_arch_finite(self, step: int | None = None) -> None:
         for p in self.model.arch_parameters():
             if not torch.isfinite(p).all():
+                where = "" if step is None else f" step {step + 1}"
                 raise NonFiniteError(
-                    f"architecture parameters became NaN/inf in search epoch {self.epoch + 1}; "
-                    "lower arch.lr, then start again"
+                    f"architecture parameters became NaN/inf in search epoch {self.epoch + 1}"
+                    f"{where}; lower arch.lr, then start again"
                 )
 
     def run(self) -> dict[str, Any]:
@@ -240,6 +247,7 @@ class BilevelSearch:
             self.scheduler.step()
             self.epoch += 1
             genotype = self.derived()
+            warn_if_collapsed(genotype, self.epoch)
             record = {"epoch": self.epoch, "lr": lr, **stats,
                       "epoch_seconds": time.time() - tic}
             self.metrics.append(record)

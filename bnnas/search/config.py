@@ -75,7 +75,12 @@ class SpaceConfig:
         require(len(self.ops) >= 2, "space.ops needs at least two candidate ops")
         require(len(set(self.ops)) == len(self.ops), "space.ops lists an op twice")
         require(1 <= self.steps <= 16, f"space.steps must be in [1, 16], got {self.steps}")
-        require(1 <= self.cells <= 100, f"space.cells must be in [1, 100], got {self.cells}")
+        # One or two cells are all reduction cells: the normal cell's weights would get no
+        # gradient and the architecture step would fail deep inside autograd.
+        require(
+            3 <= self.cells <= 100,
+            f"space.cells must be in [3, 100] (the search needs a normal cell), got {self.cells}",
+        )
         require(
             1 <= self.channels <= 4096,
             f"space.channels must be in [1, 4096], got {self.channels}",

@@ -67,6 +67,7 @@ from bnnas.space.genotype import CellGenotype, Genotype
 from bnnas.space.layout import Layout
 from bnnas.space.network import Network, SpaceSpec, SuperNetwork
 from bnnas.train.checkpoint import save_epoch_checkpoint
+from bnnas.train.health import check_gradients, gradient_norm
 from bnnas.train.losses import accuracy_count
 from bnnas.train.resumable import capture_rng, check_finite, load_parts, restore_rng, resume_latest
 
@@ -231,7 +232,12 @@ class EvolutionarySearch:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.optim.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.weight_parameters(), config.optim.grad_clip)
+                norm = torch.nn.utils.clip_grad_norm_(model.weight_parameters(),
+                                                      config.optim.grad_clip)
+            else:
+                norm = gradient_norm(model.weight_parameters())
+            check_gradients(norm, f"{label} step {step + 1}", self.checkpoint_dir,
+                            "lower optim.lr, then start again")
             self.optimizer.step()
             self.scheduler.step()
             totals["loss"] += value * y.numel()

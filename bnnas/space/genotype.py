@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bnnas.bounded_read import read_bounded
 from bnnas.errors import BnnasError, ConfigError, GenotypeError
 from bnnas.space.layout import Layout, default_reductions, layout_problem
 from bnnas.space.ops import OPS
@@ -331,7 +332,13 @@ class Genotype:
                     f"genotype {str(path)!r} is {size} bytes, above the {MAX_FILE_BYTES} limit; "
                     "is it a genotype file?"
                 )
-            text = path.read_text(encoding="utf-8")
+            data = read_bounded(path, MAX_FILE_BYTES)
+            if data is None:  # a device or pipe: its size said 0
+                raise GenotypeError(
+                    f"genotype {str(path)!r} holds more than the {MAX_FILE_BYTES} bytes limit; "
+                    "is it a genotype file?"
+                )
+            text = data.decode("utf-8")
         except FileNotFoundError:
             raise GenotypeError(f"genotype file {str(path)!r} not found; check the path") from None
         except (OSError, UnicodeDecodeError) as error:

@@ -18,9 +18,14 @@ class DataConfig:
     eval_batch_size: int = 500
     augment: bool = True
     download: bool = True
+    limit: int | None = None  # train on a class-balanced subset of this many images
 
     def validate(self) -> None:
         require(self.batch_size > 0, f"data.batch_size must be > 0, got {self.batch_size}")
+        require(
+            self.limit is None or self.limit >= 4,
+            f"data.limit must be >= 4 or null, got {self.limit}",
+        )
         require(
             self.eval_batch_size > 0,
             f"data.eval_batch_size must be > 0, got {self.eval_batch_size}",

@@ -54,12 +54,27 @@ def resume_latest(
     epoch: Callable[[], int],
     logs: Iterable[MetricsLog],
 ) -> bool:
-    """Load the newest valid checkpoint with ``load``, cut the logs back to its epoch."""
+    """Load the newest valid checkpoint with ``load``, cut the logs back to its epoch.
+
+    Without one the logs are cut back to the start: a run killed after logging its first
+    epoch but before checkpointing it would otherwise log that epoch twice."""
+    for stale in checkpoint_dir.glob(".*.tmp-*") if checkpoint_dir.is_dir() else ():
+        stale.unlink(missing_ok=True)  # half-written by a killed run; never read
     found = latest_checkpoint(checkpoint_dir, map_location=device)
     if found is None:
+        for metrics in logs:
+            metrics.truncate_after("epoch", epoch())
         return False
     path, state = found
-    load(state)
+    try:
+        load(state)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+        # A file that loads but lacks a part or holds a part of the wrong kind (an RNG state
+        # that is not a byte tensor, an epoch that is not a number).
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is damaged or not from this kind of run "
+            f"({type(error).__name__}: {error}); move it aside to resume from the one before"
+        ) from None
     for metrics in logs:
         metrics.truncate_after("epoch", epoch())
     log.info("resumed from %s (epoch %d done)", path, epoch())

@@ -27,12 +27,14 @@ from bnnas.data import (
     default_train_transform,
     load_dataset,
 )
+from bnnas.data.splits import split_train_val
 from bnnas.device import amp_dtype, autocast, configure_backends, select_device
 from bnnas.errors import CheckpointError
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.train.builder import build_model, load_trained_model, model_meta
 from bnnas.train.checkpoint import save_checkpoint, save_epoch_checkpoint
 from bnnas.train.config import TrainConfig
+from bnnas.train.health import check_gradients, gradient_norm
 from bnnas.train.losses import accuracy_count, classification_loss, distillation_loss
 from bnnas.train.optim import build_optimizer, build_scheduler
 from bnnas.train.resumable import (
@@ -92,13 +94,16 @@ class Trainer:
         ).to(self.device)
         self.forward = torch.compile(self.model) if config.compile else self.model
         pin = self.device.type == "cuda"
+        train = self.dataset.train
+        if config.data.limit is not None and config.data.limit < len(train):
+            _, train = split_train_val(train, config.data.limit / len(train), seed=config.seed)
         self.train_loader = BatchLoader(
-            self.dataset.train,
+            train,
             config.data.batch_size,
             shuffle=True,
             transform=default_train_transform(self.dataset, config.data.augment),
             seed=config.seed,
-            drop_last=len(self.dataset.train) > config.data.batch_size,
+            drop_last=len(train) > config.data.batch_size,
             device=self.device,
             pin_memory=pin,
         )
@@ -201,7 +206,14 @@ class Trainer:
             self.scaler.scale(loss).backward()
             if clip is not None:
                 self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                norm = nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            if not self.scaler.is_enabled():  # fp16 scaling skips inf steps by design
+                check_gradients(
+                    norm if clip is not None else gradient_norm(self.model.parameters()),
+                    f"epoch {self.epoch + 1} step {step + 1}", self.checkpoint_dir,
+                    f"lower optim.lr (now {self.config.optim.lr}) or set optim.grad_clip, then "
+                    "start again",
+                )
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()

@@ -108,8 +108,8 @@ def test_derived_network_retrains_from_the_genotype_with_its_profiled_cost(
     search, run = _search(tmp_path, tiny_dataset, "s", "space.channels=4", "budget.ops=8000")
     search.run()
     train_config = load_config(TrainConfig, overrides=[
-        f"model.genotype={run / 'genotype.json'}", "optim.epochs=10", "optim.lr=0.01", "data.batch_size=32",
-        "data.augment=false"])
+        f"model.genotype={run / 'genotype.json'}", "optim.epochs=10", "optim.lr=0.01",
+        "data.batch_size=32", "data.augment=false"])
     out = tmp_path / "train"
     trained = Trainer(train_config, out, dataset=tiny_dataset, progress=False).fit()
     model, _ = load_trained_model(out / "final.pt")

@@ -69,3 +69,37 @@ def test_rotation_and_newest_valid_checkpoint(tmp_path):
     path, state = latest_checkpoint(tmp_path)
     assert state["epoch"] == 3 and path.name == "epoch-0003.pt"
     assert latest_checkpoint(tmp_path / "missing") is None
+
+
+def test_a_full_disk_is_a_checkpoint_error_that_keeps_the_old_file(tmp_path, monkeypatch):
+    import errno
+
+    from bnnas.train import checkpoint
+
+    path = save_checkpoint(tmp_path / "c.pt", {"epoch": 1})
+
+    def full(handle, state, name):
+        handle.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "_write", full)
+    with pytest.raises(CheckpointError, match="No space left on device.*previous checkpoints"):
+        save_checkpoint(path, {"epoch": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+@pytest.mark.parametrize("spec,paused", [("0.01", True), ("c.pt:0.01", True),
+                                         ("other.pt:0.01", False), ("", False)])
+def test_the_pause_hook_writes_the_same_bytes(tmp_path, monkeypatch, spec, paused):
+    from bnnas.train import checkpoint
+
+    sleeps = []
+    monkeypatch.setattr(checkpoint.time, "sleep", sleeps.append)
+    monkeypatch.setenv(checkpoint.PAUSE_ENV, spec)
+    state = {"model": {"w": torch.arange(6.0)}, "epoch": 4}
+    path = save_checkpoint(tmp_path / "c.pt", state)
+    assert (sleeps == [0.01]) == paused
+    assert load_checkpoint(path)["epoch"] == 4
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.arange(6.0))

@@ -1,0 +1,57 @@
+"""Numerical health of a run: NaN/inf gradients stop it with a clear message, and a search
+whose op choices all collapsed to one op says so in the log.
+
+A NaN loss is caught by :func:`bnnas.train.resumable.check_finite`; gradients can go NaN or
+infinite while the loss is still finite (an exploding binary-weight scale, a bad custom op),
+and one optimizer step then poisons every weight. A differentiable search can also fail
+quietly: DARTS and its binary variants are known to drift towards parameter-free ops until
+every edge picks the same one (Zela et al., ICLR 2020; Chen and Hsieh, ICML 2020), a
+"result" that trains badly; the log is where a user looks, so it gets a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bnnas.space.genotype import Genotype
+from bnnas.train.resumable import check_finite
+
+log = logging.getLogger("bnnas")
+
+
+def gradient_norm(parameters: Iterable[nn.Parameter]) -> float:
+    """The total 2-norm of the gradients (NaN or inf if any gradient is)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    return float(torch.nn.utils.get_total_norm(grads))
+
+
+def check_gradients(norm: float | torch.Tensor, where: str, checkpoint_dir: Path,
+                    fix: str) -> None:
+    """Raise NonFiniteError if the gradient norm ``norm`` is NaN or infinite."""
+    check_finite(float(norm), "the gradient norm", where, checkpoint_dir, fix)
+
+
+def collapsed_op(genotype: Genotype) -> str | None:
+    """The op that every edge of both cells chose, if they all chose the same one."""
+    ops = {op for cell in (genotype.normal, genotype.reduce) for node in cell.nodes
+           for op, _ in node}
+    return next(iter(ops)) if len(ops) == 1 else None
+
+
+def warn_if_collapsed(genotype: Genotype, epoch: int) -> str | None:
+    """Log a warning if the derived cells use one op only; returns that op."""
+    op = collapsed_op(genotype)
+    if op is not None:
+        log.warning(
+            "warning: search epoch %d: every edge of the derived cells is %s; the op "
+            "distributions have collapsed to one op (a known failure of differentiable "
+            "search); try a lower arch.lr, more arch.warmup_epochs or early stopping", epoch, op,
+        )
+    return op

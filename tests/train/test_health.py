@@ -1,0 +1,107 @@
+"""Numerical health: NaN/inf gradients and architecture parameters stop a run with a message
+naming where it happened and the last good checkpoint; a collapsed search warns in the log."""
+
+import logging
+
+import pytest
+import torch
+
+from bnnas.config import load_config
+from bnnas.errors import NonFiniteError
+from bnnas.search.config import UBNASConfig
+from bnnas.search.ubnas import UBNASSearch
+from bnnas.space.genotype import CellGenotype, Genotype
+from bnnas.space.layout import Layout
+from bnnas.train import TrainConfig, Trainer
+from bnnas.train.health import collapsed_op, gradient_norm
+
+SEARCH = ["data.batch_size=32", "space.cells=3", "space.channels=8", "space.steps=2",
+          "space.partial_k_normal=2", "space.partial_k_reduce=2", "arch.warmup_epochs=0",
+          "early_stop.skip_connects=null", "early_stop.stable_epochs=null"]
+
+
+def _cell(*ops):
+    return CellGenotype(tuple(((op, 0), (op, 1)) for op in ops), tuple(range(2, 2 + len(ops))))
+
+
+def test_collapsed_op_names_the_one_op_every_edge_chose():
+    layout = Layout(cells=3, channels=4)
+    assert collapsed_op(Genotype(_cell("skip_connect"), _cell("skip_connect"), layout)) == \
+        "skip_connect"
+    assert collapsed_op(Genotype(_cell("skip_connect"), _cell("max_pool_3x3"), layout)) is None
+
+
+def test_gradient_norm_sees_nan_and_inf():
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+    assert gradient_norm([a, b]) == 0.0  # no gradients yet
+    a.grad, b.grad = torch.tensor([3.0, 0.0, 0.0]), torch.tensor([4.0, 0.0])
+    assert gradient_norm([a, b]) == pytest.approx(5.0)
+    b.grad[0] = float("inf")
+    assert gradient_norm([a, b]) == float("inf")
+
+
+def _poison(parameter: torch.nn.Parameter, value: float) -> None:
+    parameter.register_hook(lambda grad: grad * value)
+
+
+@pytest.mark.parametrize("clip", [[], ["optim.grad_clip=1.0"]])
+def test_a_nan_gradient_stops_training_before_the_step(tmp_path, tiny_dataset, clip):
+    config = load_config(TrainConfig, overrides=["data.batch_size=32", "optim.epochs=1",
+                                                 "data.augment=false", *clip])
+    trainer = Trainer(config, tmp_path, dataset=tiny_dataset, progress=False)
+    first = next(p for p in trainer.model.parameters() if p.requires_grad)
+    before = first.detach().clone()
+    _poison(first, float("nan"))
+    with pytest.raises(NonFiniteError, match="gradient norm became nan at epoch 1 step 1"):
+        trainer.fit()
+    assert torch.equal(first.detach(), before)  # the poisoned step was never taken
+
+
+def test_an_inf_gradient_stops_a_search(tmp_path, tiny_dataset):
+    config = load_config(UBNASConfig, overrides=[*SEARCH, "epochs=1", "optim.grad_clip=null"])
+    search = UBNASSearch(config, tmp_path, dataset=tiny_dataset, progress=False)
+    _poison(search.model.weight_parameters()[0], float("inf"))
+    with pytest.raises(NonFiniteError, match="gradient norm became (inf|nan) at search epoch 1"):
+        search.run()
+
+
+def test_nan_architecture_parameters_stop_a_search(tmp_path, tiny_dataset):
+    config = load_config(UBNASConfig, overrides=[*SEARCH, "epochs=1"])
+    search = UBNASSearch(config, tmp_path, dataset=tiny_dataset, progress=False)
+    _poison(search.model.arch_parameters()[0], float("nan"))
+    with pytest.raises(NonFiniteError, match="architecture parameters became NaN/inf in "
+                       "search epoch 1 step 1"):
+        search.run()
+
+
+def test_a_search_collapsed_to_one_op_warns_in_the_log(tmp_path, tiny_dataset):
+    config = load_config(UBNASConfig, overrides=[*SEARCH, "epochs=1",
+                                                 "space.ops=[none, skip_connect]"])
+    search = UBNASSearch(config, tmp_path, dataset=tiny_dataset, progress=False)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("bnnas")
+    logger.addHandler(handler)
+    try:
+        search.run()
+    finally:
+        logger.removeHandler(handler)
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "collapsed to one op" in warnings[0]
+    assert "skip_connect" in warnings[0]
+
+
+def test_a_healthy_search_does_not_warn(tmp_path, tiny_dataset):
+    config = load_config(UBNASConfig, overrides=[*SEARCH, "epochs=1"])
+    search = UBNASSearch(config, tmp_path, dataset=tiny_dataset, progress=False)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("bnnas").addHandler(handler)
+    try:
+        search.run()
+    finally:
+        logging.getLogger("bnnas").removeHandler(handler)
+    assert collapsed_op(search.derived()) is None
+    assert not [r for r in records if r.levelno == logging.WARNING]
