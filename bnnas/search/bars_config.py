@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 
 from bnnas.config import require
 from bnnas.errors import ConfigError
-from bnnas.search.config import ArchOptimConfig, SearchDataConfig, WeightOptimConfig
+from bnnas.search.config import (
+    ArchOptimConfig,
+    SearchDataConfig,
+    WeightOptimConfig,
+    validate_search_run,
+)
 from bnnas.search.early_stop import EarlyStopConfig
 from bnnas.search.relax import RelaxConfig
 from bnnas.space.bars import BARS_WIDTHS, BARSSpace
@@ -110,9 +115,7 @@ class BARSConfig:
     keep_checkpoints: int = 2
 
     def validate(self) -> None:
-        require(1 <= self.epochs <= 10000, f"epochs must be in [1, 10000], got {self.epochs}")
-        require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
-        require(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1")
+        validate_search_run(self.epochs, self.seed, self.keep_checkpoints)
         if self.derive.macro == "budget" and self.budget.ops is None:
             raise ConfigError("derive.macro=budget needs budget.ops; set a budget or use "
                               "derive.macro=argmax")

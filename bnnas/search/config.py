@@ -158,6 +158,13 @@ class ArchOptimConfig:
         require(self.warmup_epochs >= 0, "arch.warmup_epochs must be >= 0")
 
 
+def validate_search_run(epochs: int, seed: int, keep_checkpoints: int) -> None:
+    """The run-level settings every differentiable search config shares."""
+    require(1 <= epochs <= 10000, f"epochs must be in [1, 10000], got {epochs}")
+    require(seed >= 0, f"seed must be >= 0, got {seed}")
+    require(keep_checkpoints >= 1, "keep_checkpoints must be >= 1")
+
+
 @dataclass
 class UBNASConfig:
     """Everything ``bnnas search --method ubnas`` needs."""
@@ -173,6 +180,4 @@ class UBNASConfig:
     keep_checkpoints: int = 2
 
     def validate(self) -> None:
-        require(1 <= self.epochs <= 10000, f"epochs must be in [1, 10000], got {self.epochs}")
-        require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
-        require(self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1")
+        validate_search_run(self.epochs, self.seed, self.keep_checkpoints)
