@@ -155,3 +155,41 @@ def test_train_a_picked_member_then_resume_and_eval(capsys, front, pareto_file, 
     model, state = load_trained_model(run / "final.pt")
     assert model.genotype() == front.members[1].genotype
     assert state["config"]["model"]["pick"] == "best"
+
+
+def test_export_a_picked_member_from_its_pareto_file(capsys, front, pareto_file, tmp_path):
+    """``bnnas export --genotype pareto.json --pick best --checkpoint``: the packed file holds
+    the picked member and runs as the trained model does; ``--pick`` elsewhere is refused."""
+    import numpy as np
+    import torch
+
+    from bnnas.export.engine import Engine
+
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "--genotype", pareto_file, "--pick", "best",
+                           "--out", run, *FAST_TRAIN)
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "export", "--genotype", pareto_file, "--pick", "best",
+                             "--checkpoint", run / "final.pt", "--out", tmp_path / "m.bnn")
+    assert code == 0, err
+    engine = Engine.load(tmp_path / "m.bnn")
+    assert engine.meta["architecture"]["genotype"] == front.members[1].genotype.to_dict()
+    assert engine.meta["origin"]["pick"] == "best"
+    model, _ = load_trained_model(run / "final.pt")
+    x = torch.randn(4, *INPUT, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        np.testing.assert_allclose(engine(x.numpy()), model.eval()(x).numpy(), rtol=1e-4,
+                                   atol=1e-4)
+
+    # Another member does not fit the checkpoint; --pick with a run folder or a zoo model.
+    code, _, err = run_cli(capsys, "export", "--genotype", pareto_file, "--pick", "2",
+                           "--checkpoint", run / "final.pt", "--out", tmp_path / "x.bnn")
+    assert code == 2 and not (tmp_path / "x.bnn").exists()
+    code, _, err = run_cli(capsys, "export", run, "--pick", "best", "--out", tmp_path / "y.bnn")
+    assert_user_error(code, err, "--pick goes with --genotype pareto.json")
+    code, _, err = run_cli(capsys, "export", "--model", "bresnet_small", "--pick", "best",
+                           "--checkpoint", run / "final.pt", "--out", tmp_path / "z.bnn")
+    assert_user_error(code, err, "--pick chooses a member of a pareto.json")
+    code, _, err = run_cli(capsys, "export", "--genotype", pareto_file, "--checkpoint",
+                           run / "final.pt", "--out", tmp_path / "w.bnn")
+    assert_user_error(code, err, "--pick")

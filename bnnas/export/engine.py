@@ -12,6 +12,7 @@ It is a reference, not a fast engine: clarity and exactness over speed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ Node = dict[str, Any]
 Pair = tuple[int, int]
 Kernel = Callable[..., np.ndarray]
 KERNELS: dict[str, Kernel] = {}
+# Node types that only run other nodes: left out of the per-type timings.
+_CONTAINERS = frozenset({"sequential", "cell", "cell_network", "stem_blocks_classifier",
+                         "bireal_block", "react_block", "binary_conv_op", "factorized_conv"})
 
 
 def kernel(name: str) -> Callable[[Kernel], Kernel]:
@@ -53,6 +57,8 @@ class Engine:
             raise ExportError(f"the model file's metadata lacks {error}; export it again") from None
         self._dense: dict[str, np.ndarray] = {}
         self._words: dict[tuple[str, int], list[np.ndarray]] = {}
+        # Seconds spent per node type while not None (a benchmark's per-layer breakdown).
+        self.timings: dict[str, float] | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> Engine:
@@ -69,10 +75,14 @@ class Engine:
                               f"takes batches of {want} images (N x {want}); resize or reshape "
                               "the input")
         try:
-            return self.run(self.graph, np.ascontiguousarray(x, dtype=np.float32))
+            return self.run_graph(np.ascontiguousarray(x, dtype=np.float32))
         except (KeyError, TypeError, IndexError, AttributeError, RecursionError) as error:
             raise ExportError(f"the model file's graph is malformed ({type(error).__name__}: "
                               f"{error}); export the model again") from None
+
+    def run_graph(self, x: np.ndarray) -> np.ndarray:
+        """Logits of a checked float32 batch: the whole graph."""
+        return self.run(self.graph, x)
 
     def predict(self, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """``(logits, predicted classes)`` of ``x``, run ``batch_size`` samples at a time."""
@@ -90,7 +100,13 @@ class Engine:
         if fn is None:
             raise ExportError(f"node {node.get('name')!r} has unknown type {node.get('type')!r}; "
                               "the file was written by a newer bnnas, use that version")
-        return fn(self, node, *inputs)
+        if self.timings is None or node["type"] in _CONTAINERS:
+            return fn(self, node, *inputs)
+        tic = time.perf_counter()
+        out = fn(self, node, *inputs)
+        self.timings[node["type"]] = self.timings.get(node["type"], 0.0) + (
+            time.perf_counter() - tic)
+        return out
 
     # ------------------------------------------------------------------ arrays
     def array(self, name: str | None) -> np.ndarray | None:
@@ -119,13 +135,44 @@ class Engine:
                               "the model again")
         return unpack_bits(self.packed.arrays[name], entry.shape)
 
-    def binary_conv2d(self, bits: np.ndarray, weight: str, groups: int, kernel: Pair,
-                      stride: Pair, padding: Pair, dilation: Pair, pad_bit: bool) -> np.ndarray:
-        """The int32 ±1 convolution of sign ``bits`` with the packed weight ``weight``, the
-        border holding ``pad_bit``: the one kernel a faster engine replaces
-        (:class:`~bnnas.export.fast.FastEngine`)."""
-        return K.binary_conv2d(bits, self.weight_words(weight, groups), kernel, stride,
-                               padding, dilation, pad_bit)
+    # ------------------------------------------------------------------ replaceable kernels
+    # The node types where an inference engine spends its time; a faster engine
+    # (:class:`~bnnas.export.fast.FastEngine`) overrides these methods and keeps the rest.
+    def binary_conv(self, node: Node, x: np.ndarray) -> np.ndarray:
+        """A ``binary_conv2d`` node: sign (after the RSign threshold), pad, ±1 conv, then
+        scale and bias.
+
+        With 1-bit weights and a ±1 border the product is the XNOR/popcount integer;
+        otherwise (a real input or weight, or a 0 border) the same product runs as a float
+        convolution.
+        """
+        kernel_, stride, padding, dilation = _pairs(node)
+        pad, groups = node["pad_value"], node["groups"]
+        spec, weight = node["input"], node["weight"]
+        if spec["kind"] == "sign":
+            threshold = self.array(spec["threshold"])
+            if threshold is not None:
+                x = x - threshold.reshape(1, -1, 1, 1)
+            bits = x >= 0
+            if weight["kind"] == "bits" and pad in (-1.0, 1.0):
+                y = K.binary_conv2d(bits, self.weight_words(weight["array"], groups), kernel_,
+                                    stride, padding, dilation, pad > 0).astype(np.float32)
+            else:
+                y = K.conv2d(bits_to_pm1(bits), self.dense_weight(weight), stride, padding,
+                             dilation, groups, pad)
+        else:
+            y = K.conv2d(x, self.dense_weight(weight), stride, padding, dilation, groups, pad)
+        return self.affine(y, self.array(node["scale"]), self.array(node["bias"]))
+
+    def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
+             ceil_mode: bool, count_include_pad: bool) -> np.ndarray:
+        """A max or average pool (:func:`bnnas.export.kernels.pool2d`)."""
+        return K.pool2d(x, kind, kernel, stride, padding, ceil_mode, count_include_pad)
+
+    def affine(self, x: np.ndarray, scale: np.ndarray | None,
+               bias: np.ndarray | None) -> np.ndarray:
+        """``x * scale[c] + bias[c]`` (:func:`bnnas.export.kernels.channel_affine`)."""
+        return K.channel_affine(x, scale, bias)
 
     def weight_words(self, name: str, groups: int) -> list[np.ndarray]:
         """A binary conv weight as packed rows per group (:func:`~bnnas.export.bits.pack_rows`),
@@ -179,13 +226,13 @@ def _conv2d(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
 
 @kernel("affine")
 def _affine(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
-    return K.channel_affine(x, e.array(node["scale"]), e.array(node["bias"]))
+    return e.affine(x, e.array(node["scale"]), e.array(node["bias"]))
 
 
 @kernel("pool")
 def _pool(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
-    return K.pool2d(x, node["kind"], tuple(node["kernel"]), tuple(node["stride"]),
-                    tuple(node["padding"]), node["ceil_mode"], node["count_include_pad"])
+    return e.pool(x, node["kind"], tuple(node["kernel"]), tuple(node["stride"]),
+                  tuple(node["padding"]), node["ceil_mode"], node["count_include_pad"])
 
 
 @kernel("global_avg_pool")
@@ -216,28 +263,7 @@ def _zero(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- binary layers
 @kernel("binary_conv2d")
 def _binary_conv2d(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
-    """Sign (after the RSign threshold), pad, ±1 conv, then scale and bias.
-
-    With 1-bit weights and a ±1 border the product is the XNOR/popcount integer; otherwise
-    (a real input or weight, or a 0 border) the same product runs as a float convolution.
-    """
-    kernel_, stride, padding, dilation = _pairs(node)
-    pad, groups = node["pad_value"], node["groups"]
-    spec, weight = node["input"], node["weight"]
-    if spec["kind"] == "sign":
-        threshold = e.array(spec["threshold"])
-        if threshold is not None:
-            x = x - threshold.reshape(1, -1, 1, 1)
-        bits = x >= 0
-        if weight["kind"] == "bits" and pad in (-1.0, 1.0):
-            y = e.binary_conv2d(bits, weight["array"], groups, kernel_, stride, padding,
-                                dilation, pad > 0).astype(np.float32)
-        else:
-            y = K.conv2d(bits_to_pm1(bits), e.dense_weight(weight), stride, padding, dilation,
-                         groups, pad)
-    else:
-        y = K.conv2d(x, e.dense_weight(weight), stride, padding, dilation, groups, pad)
-    return K.channel_affine(y, e.array(node["scale"]), e.array(node["bias"]))
+    return e.binary_conv(node, x)
 
 
 @kernel("factorized_conv")

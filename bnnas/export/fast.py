@@ -1,8 +1,11 @@
-"""The fast engine: the reference engine with its binary convolution compiled by numba.
+"""The fast engine: the reference engine with its heavy nodes compiled by numba.
 
-Everything but the binary convolution is the reference engine's; the convolution is the
-packed kernel of :mod:`bnnas.export.fast_kernels` and gives the same integers, so the logits
-are identical. Needs the ``fast`` extra (``pip install 'bnnas[fast]'``: numba).
+Binary convolutions (sign, pack, popcount GEMM, scale and bias in one pass each), pools and
+channel affines run as the parallel kernels of :mod:`bnnas.export.fast_kernels`; everything
+else is the reference engine's. The kernels compute the same integers and the same float32
+operations in the same order, so the logits are identical to the reference engine's. Needs
+the ``fast`` extra (``pip install 'bnnas[fast]'``: numba); the kernels use as many threads as
+``numba.set_num_threads`` (default: the CPU count, or ``NUMBA_NUM_THREADS``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from types import ModuleType
 import numpy as np
 
 from bnnas.errors import ExportError
-from bnnas.export.engine import Engine, Pair
+from bnnas.export import kernels as K
+from bnnas.export.engine import Engine, Node, Pair
 from bnnas.export.fileformat import PackedFile
 
 
@@ -25,15 +29,30 @@ def _kernels() -> ModuleType:
     return fast_kernels
 
 
-class FastEngine(Engine):
-    """:class:`~bnnas.export.engine.Engine` with a compiled packed binary convolution."""
+# Below this many output pixels (batch x height x width) a kernel runs on one thread: waking
+# the other threads would cost more than they save (a 28x28 image at batch 1).
+PARALLEL_PIXELS = 4096
 
-    def __init__(self, packed: PackedFile) -> None:
+
+class FastEngine(Engine):
+    """:class:`~bnnas.export.engine.Engine` with compiled packed convolutions, pools and
+    affines, on ``threads`` threads (default: numba's setting, the CPU count unless
+    ``NUMBA_NUM_THREADS`` says otherwise)."""
+
+    def __init__(self, packed: PackedFile, threads: int | None = None) -> None:
         super().__init__(packed)
         self._kernels = _kernels()
-        self._packed_weights: dict[tuple[str, int], list[np.ndarray]] = {}
+        import numba
 
-    def _weights(self, name: str, groups: int) -> list[np.ndarray]:
+        self._set_threads = numba.set_num_threads
+        self.threads = max(1, min(int(threads or numba.get_num_threads()),
+                                  numba.config.NUMBA_NUM_THREADS))
+        self._current_threads = 0
+        self._packed_weights: dict[tuple[str, int], list[np.ndarray]] = {}
+        self._signs: dict[tuple[int, str | None, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def packed_weights(self, name: str, groups: int) -> list[np.ndarray]:
+        """A binary weight as transposed packed rows per group, built once."""
         key = (name, groups)
         if key not in self._packed_weights:
             bits = np.ascontiguousarray(self.bits(name))
@@ -44,7 +63,90 @@ class FastEngine(Engine):
             ]
         return self._packed_weights[key]
 
-    def binary_conv2d(self, bits: np.ndarray, weight: str, groups: int, kernel: Pair,
-                      stride: Pair, padding: Pair, dilation: Pair, pad_bit: bool) -> np.ndarray:
-        return self._kernels.binary_conv2d(bits, self._weights(weight, groups), kernel, stride,
-                                           padding, dilation, pad_bit)
+    def binary_conv(self, node: Node, x: np.ndarray) -> np.ndarray:
+        spec, weight, pad = node["input"], node["weight"], node["pad_value"]
+        if spec["kind"] != "sign" or weight["kind"] != "bits" or pad not in (-1.0, 1.0):
+            return super().binary_conv(node, x)
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (tuple(node[key]) for key in
+                                                  ("kernel", "stride", "padding", "dilation"))
+        n, c, h, w = x.shape
+        groups = node["groups"]
+        rows = self.packed_weights(weight["array"], groups)
+        cg = c // groups
+        oh, ow = K.out_size(h, kh, sh, ph, dh), K.out_size(w, kw, sw, pw, dw)
+        out_channels = sum(r.shape[1] for r in rows)
+        threshold = self.array(spec["threshold"])
+        threshold = np.zeros(c, np.float32) if threshold is None else threshold.reshape(-1)
+        scale, bias = self.array(node["scale"]), self.array(node["bias"])
+        out = np.empty((n, out_channels, oh, ow), np.float32)
+        self._threads_for(n * oh * ow)
+        pad_words = self._kernels.pad_words(cg, pad > 0)
+        offset = 0
+        for g, weights_t in enumerate(rows):
+            part = slice(g * cg, (g + 1) * cg)
+            px = self.signs(x, spec["threshold"], threshold, part)
+            cols = self._kernels.im2col_bits(px, pad_words, cg, kh, kw, sh, sw, ph, pw, dh, dw,
+                                             oh, ow)
+            o = weights_t.shape[1]
+            self._kernels.conv_gemm(cols, weights_t, cg * kh * kw, _slice(scale, offset, o),
+                                    _slice(bias, offset, o), scale is not None,
+                                    bias is not None, out, offset)
+            offset += o
+        return out
+
+    def _threads_for(self, pixels: int) -> None:
+        """Threads for a kernel producing ``pixels`` output pixels (per channel)."""
+        threads = self.threads if pixels >= PARALLEL_PIXELS else 1
+        if threads != self._current_threads:
+            self._set_threads(threads)
+            self._current_threads = threads
+
+    def signs(self, x: np.ndarray, threshold_name: str | None, threshold: np.ndarray,
+              part: slice) -> np.ndarray:
+        """The packed signs of ``x[:, part] - threshold[part]``, computed once per input of a
+        forward pass: the edges of a cell read the same states."""
+        key = (id(x), threshold_name, part.start, part.stop)
+        hit = self._signs.get(key)
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        px = self._kernels.sign_pack(np.ascontiguousarray(x[:, part]),
+                                     np.ascontiguousarray(threshold[part]))
+        self._signs[key] = (x, px)  # holding x keeps its id from being reused in this pass
+        return px
+
+    def run_graph(self, x: np.ndarray) -> np.ndarray:
+        import numba
+
+        before = self._current_threads = numba.get_num_threads()
+        self._signs.clear()
+        try:
+            return super().run_graph(x)
+        finally:
+            self._signs.clear()
+            self._set_threads(before)
+
+    def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
+             ceil_mode: bool, count_include_pad: bool) -> np.ndarray:
+        oh = K.out_size(x.shape[2], kernel[0], stride[0], padding[0], ceil_mode=ceil_mode)
+        ow = K.out_size(x.shape[3], kernel[1], stride[1], padding[1], ceil_mode=ceil_mode)
+        self._threads_for(x.shape[0] * oh * ow)
+        return self._kernels.pool2d(np.ascontiguousarray(x, np.float32), kind == "max",
+                                    *kernel, *stride, *padding, oh, ow, count_include_pad)
+
+    def affine(self, x: np.ndarray, scale: np.ndarray | None,
+               bias: np.ndarray | None) -> np.ndarray:
+        if x.ndim != 4 or x.dtype != np.float32:
+            return super().affine(x, scale, bias)
+        c = x.shape[1]
+        self._threads_for(x.shape[0] * x.shape[2] * x.shape[3])
+        return self._kernels.channel_affine(np.ascontiguousarray(x), _slice(scale, 0, c),
+                                            _slice(bias, 0, c), scale is not None,
+                                            bias is not None)
+
+
+def _slice(values: np.ndarray | None, start: int, length: int) -> np.ndarray:
+    """``values[start : start + length]`` as contiguous float32 (ones-free zeros when absent:
+    the kernels skip the operation then)."""
+    if values is None:
+        return np.zeros(length, np.float32)
+    return np.ascontiguousarray(values.reshape(-1)[start : start + length], np.float32)

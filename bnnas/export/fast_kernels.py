@@ -1,139 +1,236 @@
-"""numba kernels of the fast engine: a bit-packed binary convolution.
+"""numba kernels of the fast engine: bit-packed binary convolution, pooling, channel affine.
 
-The input signs are packed along the channels, 64 to a word, once per pixel (the border
-pixels hold the pad bit in every channel), so the taps of one output position are
-``KH x KW x ceil(C / 64)`` words; gathering them is a packed im2col 64 times smaller than a
-float one. The product with the packed weights (laid out the same way) is a popcount GEMM,
-``n - 2 * popcount(a XOR w)`` summed over words (XNOR-Net, Rastegari et al., ECCV 2016), in
-blocks of rows and output channels so that a block of weights stays in cache while the rows
-stream past it. Channel padding bits are 0 in both operands and count nothing.
+A binary convolution runs in three parallel passes:
 
-Bit ``c % 64`` of word ``c // 64`` holds channel ``c`` (1 for +1), in input and weights alike.
+1. :func:`sign_pack` takes the float input, subtracts the RSign threshold, and packs the signs
+   along the channels, one pixel at a time, into 64-bit words; the engine packs a tensor once
+   for all the convolutions that read it (a searched cell's edges share their inputs);
+2. :func:`im2col_bits` gathers the taps of each output position into one row of words, taps
+   in the border reading the pad bit (-1 by default) in every channel. With
+   fewer than 64 channels the taps' bit fields are laid end to end (a 3x3 conv of 24 channels
+   takes 216 bits, 4 words, not 9), otherwise each tap takes its ``ceil(C / 64)`` words: a
+   packed im2col 32 to 64 times smaller than a float one;
+3. :func:`conv_gemm` multiplies the rows by the packed weights (laid out by the same two
+   functions) as a popcount GEMM, ``taps - 2 * popcount(a XOR w)`` summed over the words
+   (XNOR-Net, Rastegari et al., ECCV 2016), and writes ``y * scale + bias`` in float32 NCHW.
+   The weights are stored transposed, ``(words, out channels)``, so that the innermost loop
+   runs over output channels: LLVM vectorises it and, with the ``ctpop`` intrinsic, emits the
+   vector popcount (AVX-512 VPOPCNTDQ) where the CPU has one.
+
+Bits that are padding in a word are 0 in input and weights alike and count nothing. Every
+float operation happens in float32 in the order of the reference engine
+(:mod:`bnnas.export.kernels`), so the results are bit-identical to it.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+from numba import prange, types
+from numba.extending import intrinsic
 
-_M1 = np.uint64(0x5555555555555555)
-_M2 = np.uint64(0x3333333333333333)
-_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
-_H01 = np.uint64(0x0101010101010101)
 _ONE = np.uint64(1)
-BLOCK_ROWS = 64
-BLOCK_CHANNELS = 32
+ROW_BLOCK = 16  # GEMM rows per parallel task: the weights stay in cache while they stream past
 
 
-@numba.njit(inline="always")
-def popcount64(x: np.uint64) -> np.int64:
-    """Set bits of a 64-bit word (the SWAR count; LLVM emits ``popcnt`` where it exists)."""
-    x = x - ((x >> np.uint64(1)) & _M1)
-    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
-    x = (x + (x >> np.uint64(4))) & _M4
-    return np.int64((x * _H01) >> np.uint64(56))
+@intrinsic
+def popcount(typingctx, x):  # type: ignore[no-untyped-def]
+    """Set bits of a uint64 via LLVM's ``ctpop`` (the ``popcnt``/``vpopcntq`` instruction)."""
+    if x != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.ctpop(args[0])
+
+    return types.uint64(types.uint64), codegen
 
 
-@numba.njit(cache=False)
-def pack_pixels(bits: np.ndarray, ph: int, pw: int, pad_bit: bool) -> np.ndarray:
-    """Sign bits ``(N, C, H, W)`` to words ``(N, H + 2 ph, W + 2 pw, ceil(C / 64))``, the
-    border holding ``pad_bit`` in every channel."""
-    n, c, h, w = bits.shape
-    cw = (c + 63) // 64
-    out = np.zeros((n, h + 2 * ph, w + 2 * pw, cw), np.uint64)
+def words_per_row(channels: int, kh: int, kw: int) -> int:
+    """Words of one packed im2col row (and of one packed weight row)."""
+    if channels < 64:
+        return (kh * kw * channels + 63) // 64
+    return kh * kw * ((channels + 63) // 64)
+
+
+def pad_words(channels: int, pad_bit: bool) -> np.ndarray:
+    """The words of a border pixel: ``pad_bit`` in each of ``channels``, 0 beyond them."""
+    words = np.zeros((channels + 63) // 64, np.uint64)
     if pad_bit:
-        pad = np.zeros(cw, np.uint64)
-        for ch in range(c):
-            pad[ch >> 6] |= _ONE << np.uint64(ch & 63)
-        for b in range(n):
-            for y in range(h + 2 * ph):
-                for x in range(w + 2 * pw):
-                    if y < ph or y >= h + ph or x < pw or x >= w + pw:
-                        out[b, y, x, :] = pad
-    for b in range(n):
-        for ch in range(c):
-            word, bit = ch >> 6, _ONE << np.uint64(ch & 63)
-            for y in range(h):
-                for x in range(w):
-                    if bits[b, ch, y, x]:
-                        out[b, y + ph, x + pw, word] |= bit
-    return out
+        for ch in range(channels):
+            words[ch >> 6] |= _ONE << np.uint64(ch & 63)
+    return words
 
 
-@numba.njit(cache=False)
-def pack_weights(bits: np.ndarray) -> np.ndarray:
-    """Weight sign bits ``(O, C, KH, KW)`` to rows ``(O, KH * KW * ceil(C / 64))`` in
-    ``(i, j, word)`` order, matching :func:`im2col_words`."""
-    o, c, kh, kw = bits.shape
+@numba.njit(parallel=True, cache=True)
+def sign_pack(x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """Signs of ``x - threshold[c] >= 0`` for float ``(N, C, H, W)`` as words
+    ``(N, H, W, ceil(C / 64))``, bit ``c % 64`` of word ``c // 64`` for channel ``c``."""
+    n, c, h, w = x.shape
     cw = (c + 63) // 64
-    out = np.zeros((o, kh * kw * cw), np.uint64)
-    for r in range(o):
+    out = np.empty((n, h, w, cw), np.uint64)
+    for task in prange(n * h):
+        b, y = task // h, task % h
+        row = np.zeros((cw, w), np.uint64)  # word-major: the inner loop runs over pixels
         for ch in range(c):
-            word, bit = ch >> 6, _ONE << np.uint64(ch & 63)
-            for i in range(kh):
-                for j in range(kw):
-                    if bits[r, ch, i, j]:
-                        out[r, (i * kw + j) * cw + word] |= bit
+            word, shift = ch >> 6, np.uint64(ch & 63)
+            t = threshold[ch]
+            for xx in range(w):
+                row[word, xx] |= np.uint64(x[b, ch, y, xx] - t >= 0) << shift
+        for xx in range(w):
+            for q in range(cw):
+                out[b, y, xx, q] = row[q, xx]
     return out
 
 
-@numba.njit(cache=False)
-def im2col_words(px: np.ndarray, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,
-                 oh: int, ow: int) -> np.ndarray:
-    """The packed taps ``(N * OH * OW, KH * KW * words)`` of every output position."""
-    n, _, _, cw = px.shape
-    cols = np.empty((n * oh * ow, kh * kw * cw), np.uint64)
-    row = 0
-    for b in range(n):
-        for y in range(oh):
-            for x in range(ow):
-                k = 0
-                for i in range(kh):
-                    for j in range(kw):
+@numba.njit(parallel=True, cache=True)
+def im2col_bits(px: np.ndarray, pad: np.ndarray, channels: int, kh: int, kw: int, sh: int,
+                sw: int, ph: int, pw: int, dh: int, dw: int, oh: int, ow: int) -> np.ndarray:
+    """The packed taps ``(N * OH * OW, words_per_row)`` of every output position of the
+    packed pixels ``px``, taps outside the image reading the border words ``pad``; in the
+    weight's ``(i, j, channel)`` order: bit fields end to end below 64 channels, whole words
+    per tap from 64 on."""
+    n, h, w, cw = px.shape
+    dense = channels < 64
+    k = (kh * kw * channels + 63) // 64 if dense else kh * kw * cw
+    cols = np.zeros((n * oh * ow, k), np.uint64)
+    for task in prange(n * oh):
+        b, y = task // oh, task % oh
+        for x in range(ow):
+            row = task * ow + x
+            t = 0
+            for i in range(kh):
+                yy = y * sh + i * dh - ph
+                for j in range(kw):
+                    xx = x * sw + j * dw - pw
+                    inside = 0 <= yy < h and 0 <= xx < w
+                    if dense:
+                        v = px[b, yy, xx, 0] if inside else pad[0]
+                        offset = t * channels
+                        word, shift = offset >> 6, offset & 63
+                        cols[row, word] |= v << np.uint64(shift)
+                        if shift + channels > 64:
+                            cols[row, word + 1] |= v >> np.uint64(64 - shift)
+                    else:
                         for q in range(cw):
-                            cols[row, k] = px[b, y * sh + i * dh, x * sw + j * dw, q]
-                            k += 1
-                row += 1
+                            cols[row, t * cw + q] = px[b, yy, xx, q] if inside else pad[q]
+                    t += 1
     return cols
 
 
-@numba.njit(cache=False)
-def popcount_gemm(a: np.ndarray, w: np.ndarray, taps: int) -> np.ndarray:
-    """``taps - 2 * popcount(a XOR w)`` summed over words: ``(M, K) x (O, K) -> (M, O)``."""
-    m, k = a.shape
-    o = w.shape[0]
-    out = np.empty((m, o), np.int32)
-    for m0 in range(0, m, BLOCK_ROWS):
-        m1 = min(m0 + BLOCK_ROWS, m)
-        for o0 in range(0, o, BLOCK_CHANNELS):
-            o1 = min(o0 + BLOCK_CHANNELS, o)
-            for r in range(m0, m1):
-                for c in range(o0, o1):
-                    mismatches = np.int64(0)
-                    for q in range(k):
-                        mismatches += popcount64(a[r, q] ^ w[c, q])
-                    out[r, c] = taps - 2 * mismatches
+def pack_weights(bits: np.ndarray) -> np.ndarray:
+    """Weight sign bits ``(O, C, KH, KW)`` as the transposed packed rows ``(words, O)`` that
+    :func:`conv_gemm` takes (laid out by the same :func:`sign_pack` and :func:`im2col_bits`
+    as the inputs, so the bits line up)."""
+    o, c, kh, kw = bits.shape
+    signs = np.where(bits, np.float32(1), np.float32(-1)).astype(np.float32)
+    px = sign_pack(signs, np.zeros(c, np.float32))
+    rows = im2col_bits(px, pad_words(c, False), c, kh, kw, 1, 1, 0, 0, 1, 1, 1, 1)
+    return np.ascontiguousarray(rows.T)
+
+
+@numba.njit(parallel=True, cache=True)
+def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, scale: np.ndarray,
+              bias: np.ndarray, has_scale: bool, has_bias: bool, out: np.ndarray,
+              channel_offset: int) -> None:
+    """``out[b, channel_offset + o, y, x] = float32(taps - 2 * popcount(row XOR w_o)) *
+    scale[o] + bias[o]`` for every row ``(b, y, x)`` of ``cols``."""
+    m, k = cols.shape
+    o = weights_t.shape[1]
+    _, _, oh, ow = out.shape
+    plane = oh * ow
+    for block in prange((m + ROW_BLOCK - 1) // ROW_BLOCK):
+        acc = np.zeros(o, np.uint64)
+        for r in range(block * ROW_BLOCK, min(m, (block + 1) * ROW_BLOCK)):
+            acc[:] = 0
+            for q in range(k):
+                a = cols[r, q]
+                for c in range(o):
+                    acc[c] += popcount(a ^ weights_t[q, c])
+            b, p = r // plane, r % plane
+            y, x = p // ow, p % ow
+            for c in range(o):
+                v = np.float32(taps - 2 * np.int64(acc[c]))
+                if has_scale:
+                    v = v * scale[c]
+                if has_bias:
+                    v = v + bias[c]
+                out[b, channel_offset + c, y, x] = v
+
+
+@numba.njit(parallel=True, cache=True)
+def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
+           oh: int, ow: int, count_include_pad: bool) -> np.ndarray:
+    """Max or average pooling as :func:`bnnas.export.kernels.pool2d` computes it (the
+    geometry, ``oh``/``ow`` with ``ceil_mode``, decided by the caller).
+
+    Each plane is copied into a border of -inf (max) or 0 (average) wide enough for the last
+    window, then every tap is added to (or maxed into) a whole output row at once, in
+    ``(i, j)`` order: the rounding order of the reference, in loops LLVM vectorises.
+    Averages divide by the taps inside the input (plus its padding when
+    ``count_include_pad``), never counting the ``ceil_mode`` overhang.
+    """
+    n, c, h, w = x.shape
+    hp = max(h + 2 * ph, (oh - 1) * sh + kh)
+    wp = max(w + 2 * pw, (ow - 1) * sw + kw)
+    rows_in = np.empty(oh, np.float32)  # taps of each output row/column that count
+    cols_in = np.empty(ow, np.float32)
+    for y in range(oh):
+        lo, hi = y * sh - ph, y * sh - ph + kh
+        if count_include_pad:
+            rows_in[y] = min(hi, h + ph) - max(lo, -ph)
+        else:
+            rows_in[y] = min(hi, h) - max(lo, 0)
+    for xo in range(ow):
+        lo, hi = xo * sw - pw, xo * sw - pw + kw
+        if count_include_pad:
+            cols_in[xo] = min(hi, w + pw) - max(lo, -pw)
+        else:
+            cols_in[xo] = min(hi, w) - max(lo, 0)
+    fill = -np.inf if is_max else 0.0
+    out = np.empty((n, c, oh, ow), np.float32)
+    for task in prange(n * c):
+        b, ch = task // c, task % c
+        padded = np.full((hp, wp), fill, np.float32)
+        padded[ph : ph + h, pw : pw + w] = x[b, ch]
+        acc = np.empty(ow, np.float32)
+        for y in range(oh):
+            acc[:] = fill
+            for i in range(kh):
+                line = padded[y * sh + i]
+                for j in range(kw):
+                    # stride 1: a contiguous view, so that the loops below vectorise
+                    taps = (line[j : j + ow] if sw == 1
+                            else line[j : j + (ow - 1) * sw + 1 : sw].copy())
+                    if is_max:
+                        for xo in range(ow):
+                            v = taps[xo]
+                            acc[xo] = v if v > acc[xo] else acc[xo]
+                    else:
+                        for xo in range(ow):
+                            acc[xo] += taps[xo]
+            if is_max:
+                out[b, ch, y, :] = acc
+            else:
+                for xo in range(ow):
+                    out[b, ch, y, xo] = acc[xo] / (rows_in[y] * cols_in[xo])
     return out
 
 
-def binary_conv2d(bits: np.ndarray, weight_rows: list[np.ndarray], kernel: tuple[int, int],
-                  stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int],
-                  pad_bit: bool) -> np.ndarray:
-    """:func:`bnnas.export.kernels.binary_conv2d` with packed im2col and the popcount GEMM;
-    ``weight_rows[g]`` is :func:`pack_weights` of group ``g``. Returns int32 NCHW."""
-    from bnnas.export.kernels import out_size
-
-    n, c, h, w = bits.shape
-    cg = c // len(weight_rows)
-    oh = out_size(h, kernel[0], stride[0], padding[0], dilation[0])
-    ow = out_size(w, kernel[1], stride[1], padding[1], dilation[1])
-    outs = []
-    for g, rows in enumerate(weight_rows):
-        px = pack_pixels(np.ascontiguousarray(bits[:, g * cg : (g + 1) * cg]), padding[0],
-                         padding[1], bool(pad_bit))
-        cols = im2col_words(px, kernel[0], kernel[1], stride[0], stride[1], dilation[0],
-                            dilation[1], oh, ow)
-        y = popcount_gemm(cols, rows, cg * kernel[0] * kernel[1])
-        outs.append(y.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2))
-    y = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=1)
-    return np.ascontiguousarray(y)
+@numba.njit(parallel=True, cache=True)
+def channel_affine(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, has_scale: bool,
+                   has_bias: bool) -> np.ndarray:
+    """``x * scale[c] + bias[c]`` on float32 NCHW, as the reference computes it."""
+    n, c, h, w = x.shape
+    out = np.empty_like(x)
+    for task in prange(n * c):
+        b, ch = task // c, task % c
+        s, t = scale[ch], bias[ch]
+        for y in range(h):
+            for xx in range(w):
+                v = x[b, ch, y, xx]
+                if has_scale:
+                    v = v * s
+                if has_bias:
+                    v = v + t
+                out[b, ch, y, xx] = v
+    return out

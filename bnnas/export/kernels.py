@@ -66,6 +66,11 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
     n, c = x.shape[:2]
     o = weight.shape[0]
     cg, og = c // groups, o // groups
+    if weight.shape[2:] == (1, 1) and groups == 1 and padding == (0, 0):
+        # A 1x1 conv is a matmul over the channels of the (subsampled) pixels: no im2col.
+        taps = x[:, :, :: stride[0], :: stride[1]]
+        y = np.matmul(weight.reshape(o, c), taps.reshape(n, c, -1))
+        return np.ascontiguousarray(y.reshape(n, o, *taps.shape[2:]), dtype=np.float32)
     outs = []
     for g in range(groups):
         cols, out = _im2col(x[:, g * cg : (g + 1) * cg], weight.shape[2:], stride, padding,
@@ -114,7 +119,11 @@ def pool2d(x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
         padded = pad_hw(x, padding[0], bottom, padding[1], right, -np.inf)
         return np.ascontiguousarray(windows(padded, *geometry).max(axis=(4, 5)))
     padded = pad_hw(x, padding[0], bottom, padding[1], right, 0.0)
-    sums = windows(padded, *geometry).sum(axis=(4, 5), dtype=np.float32)
+    taps = windows(padded, *geometry)
+    sums = np.zeros(taps.shape[:4], dtype=np.float32)
+    for i in range(kernel[0]):  # one tap at a time, in (i, j) order: a fixed rounding order
+        for j in range(kernel[1]):  # that a compiled kernel can reproduce bit for bit
+            sums += taps[..., i, j]
     inside = np.zeros((1, 1, h + padding[0] + bottom, w + padding[1] + right), dtype=np.float32)
     if count_include_pad:
         inside[..., : h + 2 * padding[0], : w + 2 * padding[1]] = 1.0

@@ -140,22 +140,25 @@ def _load_state(model: nn.Module, state: Mapping[str, Any], checkpoint: Path) ->
 
 
 def from_genotype(genotype_file: str | Path, checkpoint: str | Path,
-                  layout: Mapping[str, Any] | None = None) -> ExportSource:
-    """A genotype network (on the ``layout`` changes given, if any) with checkpoint weights."""
+                  layout: Mapping[str, Any] | None = None,
+                  pick: str | int | None = None) -> ExportSource:
+    """A genotype network (on the ``layout`` changes given, if any) with checkpoint weights;
+    ``genotype_file`` may be a search's ``pareto.json`` with the member ``pick``."""
     from bnnas.search.pareto import load_genotype_file
     from bnnas.train import load_checkpoint
 
     checkpoint = Path(checkpoint)
     state = load_checkpoint(checkpoint)
     shape, classes = _meta_of(state, checkpoint)
-    genotype = load_genotype_file(genotype_file)
+    genotype = load_genotype_file(genotype_file, pick)
     if layout:
         genotype = genotype.with_layout(**layout).validate()
     model = Network.from_genotype(genotype, classes, in_channels=shape[0])
     _load_state(model, state, checkpoint)
     norm, names = data_facts(*_data_name(state))
     return ExportSource(model.eval(), describe_architecture(model), shape, classes, norm, names,
-                        {"checkpoint": str(checkpoint), "genotype": str(genotype_file)})
+                        {"checkpoint": str(checkpoint), "genotype": str(genotype_file),
+                         **({} if pick is None else {"pick": str(pick)})})
 
 
 def from_zoo(name: str, checkpoint: str | Path,
@@ -183,8 +186,10 @@ def from_zoo(name: str, checkpoint: str | Path,
 
 def resolve_source(run_dir: str | Path | None = None, *, genotype: str | Path | None = None,
                    model: str | None = None, checkpoint: str | Path | None = None,
-                   args: Mapping[str, Any] | None = None) -> ExportSource:
-    """One of: a run folder; a genotype file and a checkpoint; a zoo name and a checkpoint.
+                   args: Mapping[str, Any] | None = None,
+                   pick: str | int | None = None) -> ExportSource:
+    """One of: a run folder; a genotype file (or a ``pareto.json`` and the member ``pick``)
+    and a checkpoint; a zoo name and a checkpoint.
 
     ``args`` change a genotype's layout or a zoo model's constructor arguments.
     """
@@ -196,10 +201,16 @@ def resolve_source(run_dir: str | Path | None = None, *, genotype: str | Path | 
         if checkpoint is not None or args:
             raise ConfigError("a run folder brings its own checkpoint and model arguments; "
                               "drop --checkpoint/--arg")
+        if pick is not None:
+            raise ConfigError("a run folder brings its own genotype; --pick goes with "
+                              "--genotype pareto.json")
         return from_run(run_dir)
     if checkpoint is None:
         raise ConfigError("--genotype/--model needs --checkpoint CKPT (a bnnas train "
                           "checkpoint, e.g. RUN_DIR/final.pt)")
     if genotype is not None:
-        return from_genotype(genotype, checkpoint, args)
+        return from_genotype(genotype, checkpoint, args, pick)
+    if pick is not None:
+        raise ConfigError("--pick chooses a member of a pareto.json given with --genotype; "
+                          "drop it for a zoo model")
     return from_zoo(model, checkpoint, args)  # type: ignore[arg-type]

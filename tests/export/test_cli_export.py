@@ -226,3 +226,10 @@ def test_predict_argument_mistakes(packed_file, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("hello")
     code, _, err = run_cli(capsys, "predict", packed_file, tmp_path / "notes.txt")
     assert_user_error(code, err, "cannot read notes.txt", ".npy")
+
+
+@pytest.mark.parametrize("argv", [["--threads", "0", "--engine", "fast"], ["--threads", "2"]])
+def test_predict_threads_mistakes(packed_file, tmp_path, capsys, argv):
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 28, 28), np.float32))
+    code, _, err = run_cli(capsys, "predict", packed_file, tmp_path / "x.npy", *argv)
+    assert_user_error(code, err, "--threads N (N >= 1) sets the threads of --engine fast")

@@ -22,6 +22,15 @@ def test_real_conv_matches_torch(stride, padding, dilation, groups):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pointwise_conv_takes_the_matmul_path_and_matches_torch(stride):
+    x, w = rand(2, 4, 9, 11), rand(6, 4, 1, 1, seed=1)
+    expected = F.conv2d(x, w, None, stride).numpy()
+    got = K.conv2d(x.numpy(), w.numpy(), (stride,) * 2, (0, 0), (1, 1))
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("pad_value", [-1.0, 1.0])
 @pytest.mark.parametrize("kernel,stride,dilation", [(3, 1, 1), (5, 2, 1), (3, 1, 2), (1, 2, 1)])
 def test_binary_conv_is_the_exact_pm1_conv_with_its_border(kernel, stride, dilation, pad_value):
