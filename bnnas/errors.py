@@ -41,3 +41,8 @@ class GenotypeError(BnnasError):
 class ExportError(BnnasError):
     """A model that cannot be deployed, or a deployed model file that is corrupt, foreign,
     of another format version, or fed an input of the wrong shape."""
+
+
+class ReportError(BnnasError):
+    """Folders a report cannot be built from: not run folders, corrupt result files, or no
+    finished run at all."""

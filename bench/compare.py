@@ -1,0 +1,390 @@
+"""Benchmark: every search method and the hand-made baselines on Fashion-MNIST, one recipe.
+
+For each method (MO-TS-BNAS, its random-search baseline, UBNAS, BARS) and seed: search with
+the method's Fashion-MNIST config in ``ROOT/<method>-seed<S>/search``, then train the found
+network from scratch in ``ROOT/<method>-seed<S>/train`` with the shared recipe
+(``bench/compare-recipe.yaml``; for MO-TS-BNAS and random search the lowest-error member of
+the front: ``--genotype pareto.json --pick best``); the hand-made baselines are trained with
+the same recipe in ``ROOT/<model>-seed<S>/train``. Each test accuracy is the trainer's, after
+the last epoch. After every finished step the report is rebuilt (``bnnas.report``) into
+``docs/results/`` (``report.md``, ``report.html``, plots, ``rows.json``) together with
+``docs/results/compare.json``, one object per network (mean and std over the seeds done).
+
+Hours on 2 cores, so it is resumable and runs one step at a time, in this order:
+
+1. cheap baselines (under 5e7 MACs per image; ``bresnet_small``, about 25 min for 30 epochs),
+   every seed, so the table has rows within the first hour;
+2. the retrain of any search that has finished, as soon as it has;
+3. then seed by seed: the searches, cheapest first (MO-TS-BNAS and random about an hour each,
+   UBNAS three hours or more, BARS about six: docs/RESULTS.md), then the expensive baselines
+   (``birealnet18`` takes about 18 min per epoch, 9 hours for 30; ``reactnet_a`` has
+   similar MACs).
+
+Restarting it continues where it stopped: a step whose folder has ``result.json`` is done;
+one with only a ``config.yaml`` is continued with ``--resume`` (with the settings it
+started with). A step whose folder a live ``bnnas`` process is writing (found in /proc by
+its ``--out``/``--resume`` argument) is never started twice: compare.py runs other steps
+meanwhile (``--wait-live``: nothing meanwhile, so that no two steps share the cores and
+distort each other's times) and waits for it at the end. Each command's output goes to
+``<folder>.log`` beside its run folder (``ROOT/<method>-seed<S>/search.log``; a run folder
+must be empty when it starts) and, once it succeeds, the command line to ``command.txt`` in
+its run folder, which the report shows. Run from the repository root:
+
+    nohup .venv/bin/python bench/compare.py > runs/compare.log 2>&1 &
+    .venv/bin/python bench/compare.py --only-plan        # the commands still to run, in order
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SEARCH_CONFIGS = {
+    "mots": "configs/mots-fashion.yaml",
+    "random": "configs/mots-fashion.yaml",  # the random baseline of the same search
+    "ubnas": "configs/ubnas-fashion.yaml",
+    "bars": "configs/bars-fashion.yaml",
+}
+MULTI_OBJECTIVE = ("mots", "random")
+DEFAULT_METHODS = "mots,random,ubnas,bars"  # cheapest search first
+DEFAULT_BASELINES = "bresnet_small,birealnet18,reactnet_a"
+RECIPE = "bench/compare-recipe.yaml"
+LITERATURE = "bench/literature-fashion.yaml"
+CHEAP_MACS = 5e7  # baselines below this many MACs per 1x28x28 image run first
+INPUT = (1, 28, 28)
+TITLE = "Fashion-MNIST: searched and hand-made binary networks, one training recipe"
+POLL_SECONDS = 60
+
+
+@dataclass
+class Step:
+    """One command of the study and the run folder it writes."""
+
+    kind: str  # "search" or "train"
+    run_dir: Path
+    argv: list[str]  # bnnas arguments that start it afresh
+    priority: tuple[float, ...]
+    needs: Path | None = None  # a search folder that must have finished first
+
+    @property
+    def label(self) -> str:
+        return f"{self.run_dir.parent.name}/{self.run_dir.name}"
+
+    @property
+    def log(self) -> Path:
+        return self.run_dir.parent / f"{self.run_dir.name}.log"
+
+
+def finished(run_dir: Path) -> bool:
+    return (run_dir / "result.json").is_file()
+
+
+def command(step: Step) -> list[str]:
+    """Resume a folder a run already started in, else start afresh."""
+    if (step.run_dir / "config.yaml").is_file():
+        return [step.kind, "--resume", str(step.run_dir), "--no-progress"]
+    return step.argv
+
+
+def shown(argv: Sequence[str]) -> str:
+    return "bnnas " + shlex.join(argv)
+
+
+def live_pid(run_dir: Path) -> int | None:
+    """The id of a live ``bnnas`` process writing ``run_dir`` (its ``--out`` or ``--resume``
+    argument names it, relative to that process's working folder), or None."""
+    target = run_dir.resolve()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            args = [a.decode(errors="replace")
+                    for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
+        except OSError:
+            continue
+        if not any("bnnas" in a for a in args):
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+        except OSError:
+            cwd = Path.cwd()
+        for i, arg in enumerate(args):
+            value = args[i + 1] if arg in ("--out", "--resume") and i + 1 < len(args) else None
+            if arg.startswith(("--out=", "--resume=")):
+                value = arg.split("=", 1)[1]
+            if value and (cwd / value).resolve() == target:
+                return int(entry.name)
+    return None
+
+
+def training_macs(model: str) -> float:
+    """MACs per image of a zoo model as the recipe trains it (small stem at 28x28): the
+    order of the baselines."""
+    from bnnas.metrics import profile
+    from bnnas.train.builder import build_model
+    from bnnas.train.config import ModelConfig
+
+    return profile(build_model(ModelConfig(name=model), 10, INPUT), INPUT).totals["macs"]
+
+
+def _sets(pairs: Sequence[str]) -> list[str]:
+    return [item for pair in pairs for item in ("--set", pair)]
+
+
+def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
+               seeds: Sequence[int], epochs: int, *, search_set: Sequence[str] = (),
+               train_set: Sequence[str] = ()) -> list[Step]:
+    """Every step of the study, done or not, with its priority (lower runs first)."""
+    searching, training = _sets(search_set), _sets(train_set)
+    steps = []
+    for seed in seeds:
+        for rank, method in enumerate(methods):
+            folder = root / f"{method}-seed{seed}"
+            search = folder / "search"
+            steps.append(Step("search", search, [
+                "search", "--method", method, "--config", SEARCH_CONFIGS[method],
+                "--seed", str(seed), *searching, "--out", str(search), "--no-progress",
+            ], (2, seed, 0, rank)))
+            found = ["--genotype", str(search / "pareto.json"), "--pick", "best"] \
+                if method in MULTI_OBJECTIVE else ["--genotype", str(search / "genotype.json")]
+            steps.append(Step("train", folder / "train", [
+                "train", "--config", RECIPE, *found, "--seed", str(seed),
+                "--epochs", str(epochs), *training, "--out", str(folder / "train"),
+                "--no-progress",
+            ], (1, seed, rank), needs=search))
+    costs = {model: training_macs(model) for model in baselines}
+    for seed in seeds:
+        for model in baselines:
+            run = root / f"{model}-seed{seed}" / "train"
+            tier = (0, seed, costs[model]) if costs[model] < CHEAP_MACS else \
+                (2, seed, 1, costs[model])
+            steps.append(Step("train", run, [
+                "train", "--config", RECIPE, "--model", model, "--seed", str(seed),
+                "--epochs", str(epochs), *training, "--out", str(run), "--no-progress",
+            ], tier))
+    return steps
+
+
+def next_step(steps: Sequence[Step], failed: set[Path], *, wait_live: bool = False
+              ) -> Step | None:
+    """The first step by priority that is not done, not failed in this session, not being
+    run by another process, and whose search has finished; with ``wait_live``, none while
+    another process runs a step."""
+    if wait_live and waiting_for(steps, failed):
+        return None
+    ready = [s for s in steps if not finished(s.run_dir) and s.run_dir not in failed
+             and (s.needs is None or finished(s.needs)) and live_pid(s.run_dir) is None]
+    return min(ready, key=lambda s: s.priority, default=None)
+
+
+def waiting_for(steps: Sequence[Step], failed: set[Path]) -> list[tuple[Step, int]]:
+    """Steps not done because a live process runs them (with its id)."""
+    live = []
+    for step in steps:
+        if not finished(step.run_dir) and step.run_dir not in failed:
+            pid = live_pid(step.run_dir)
+            if pid is not None:
+                live.append((step, pid))
+    return live
+
+
+def plan_lines(steps: Sequence[Step]) -> list[str]:
+    """The commands still to run, in the order a run would take them, assuming each ends
+    well; runs of other processes are listed as comments and assumed to end first."""
+    lines = []
+    done = {s.run_dir for s in steps if finished(s.run_dir)}
+    pending = [s for s in steps if s.run_dir not in done]
+    for step in list(pending):
+        pid = live_pid(step.run_dir)
+        if pid is not None:
+            lines.append(f"# running in pid {pid}, not started again: {step.label}")
+            done.add(step.run_dir)
+            pending.remove(step)
+    while pending:
+        ready = [s for s in pending if s.needs is None or s.needs in done]
+        if not ready:
+            break
+        step = min(ready, key=lambda s: s.priority)
+        lines.append(f"{shown(command(step))} > {step.log} 2>&1")
+        done.add(step.run_dir)
+        pending.remove(step)
+    return lines
+
+
+class TerminatedError(Exception):
+    """SIGTERM reached compare.py; the running step is stopped cleanly first."""
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise TerminatedError
+
+
+def run_step(step: Step) -> int:
+    """Run one step to its end; output to its log, and its command line into the run
+    folder when it succeeds."""
+    argv = command(step)
+    step.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(step.log, "a", encoding="utf-8") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shown(argv)}\n")
+        log.flush()
+        proc = subprocess.Popen([sys.executable, "-m", "bnnas", *argv], stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            code = proc.wait()
+        except (TerminatedError, KeyboardInterrupt):
+            proc.send_signal(signal.SIGTERM)  # train and search stop at a checkpoint
+            proc.wait()
+            raise
+    if code == 0:
+        (step.run_dir / "command.txt").write_text(shown(step.argv) + "\n", encoding="utf-8")
+    return code
+
+
+def update_results(root: Path, results: Path, literature: str | None) -> None:
+    """Rebuild the report and ``compare.json`` from everything finished under ``root``."""
+    from bnnas.errors import BnnasError
+    from bnnas.report import collect_report, write_report
+    from bnnas.runs import write_text_atomic
+
+    try:
+        report = collect_report([root], title=TITLE, literature=literature)
+        write_report(report, results)
+    except BnnasError as error:
+        print(f"{time.strftime('%H:%M:%S')} no report yet: {error}", flush=True)
+        return
+    rows = [s.to_dict() for s in report.summaries if not s.published]
+    write_text_atomic(results / "compare.json", json.dumps(rows, indent=2) + "\n")
+    print(f"{time.strftime('%H:%M:%S')} report: {len(rows)} networks in {results}", flush=True)
+
+
+def _safe_update(root: Path, results: Path, literature: str | None) -> None:
+    """A report that fails must not end hours of runs: say so and carry on."""
+    try:
+        update_results(root, results, literature)
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+
+
+def _lock(root: Path) -> Path:
+    """Refuse a second compare.py on the same root while the first is alive."""
+    lock = root / "compare.pid"
+    if lock.is_file():
+        text = lock.read_text().strip()
+        pid = int(text) if text.isdigit() else None
+        cmdline = Path(f"/proc/{pid}/cmdline") if pid else None
+        if pid and pid != os.getpid() and cmdline is not None and cmdline.is_file() \
+                and b"compare.py" in cmdline.read_bytes():
+            raise SystemExit(f"compare.py already runs on {root} (pid {pid})")
+    root.mkdir(parents=True, exist_ok=True)
+    lock.write_text(f"{os.getpid()}\n")
+    return lock
+
+
+def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
+        wait_live: bool = False, poll: float = POLL_SECONDS) -> int:
+    """Run every step; 0 if all finished, 1 if any failed."""
+    failed: set[Path] = set()
+    announced: set[int] = set()
+    _safe_update(root, results, literature)
+    while True:
+        step = next_step(steps, failed, wait_live=wait_live)
+        if step is None:
+            live = waiting_for(steps, failed)
+            if not live:
+                break
+            for other, pid in live:
+                if pid not in announced:
+                    print(f"{time.strftime('%H:%M:%S')} waiting for pid {pid} "
+                          f"({other.label})", flush=True)
+                    announced.add(pid)
+            time.sleep(poll)
+            continue
+        tic = time.time()
+        print(f"{time.strftime('%H:%M:%S')} start {step.label}: {shown(command(step))}",
+              flush=True)
+        code = run_step(step)
+        minutes = (time.time() - tic) / 60
+        if code != 0:
+            failed.add(step.run_dir)
+            print(f"{time.strftime('%H:%M:%S')} FAILED {step.label} (exit {code}, "
+                  f"{minutes:.1f} min); see {step.log}", flush=True)
+            continue
+        print(f"{time.strftime('%H:%M:%S')} done {step.label} ({minutes:.1f} min)", flush=True)
+        _safe_update(root, results, literature)
+    left = [s.label for s in steps if not finished(s.run_dir)]
+    if left:
+        print(f"not finished: {', '.join(left)}", flush=True)
+    return 1 if failed else 0
+
+
+def _names(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="runs/compare", help="folder of all runs")
+    parser.add_argument("--methods", default=DEFAULT_METHODS,
+                        help=f"comma-separated search methods (default {DEFAULT_METHODS})")
+    parser.add_argument("--baselines", default=DEFAULT_BASELINES,
+                        help=f"comma-separated zoo models (default {DEFAULT_BASELINES})")
+    parser.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    parser.add_argument("--search-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every search (repeatable; a quick "
+                        "trial: --search-set data.limit=1024)")
+    parser.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every train (repeatable)")
+    parser.add_argument("--results", default="docs/results",
+                        help="folder of the report and compare.json (default docs/results)")
+    parser.add_argument("--literature", default=LITERATURE,
+                        help="published results for the report ('' for none)")
+    parser.add_argument("--wait-live", action="store_true",
+                        help="start nothing while another process runs a step (its times "
+                        "stay undisturbed; by default other steps run meanwhile)")
+    parser.add_argument("--only-plan", action="store_true",
+                        help="print the commands still to run, in order, and exit")
+    args = parser.parse_args(argv)
+
+    methods, baselines = _names(args.methods), _names(args.baselines)
+    unknown = [m for m in methods if m not in SEARCH_CONFIGS]
+    if unknown:
+        parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(SEARCH_CONFIGS)}")
+    try:
+        seeds = [int(s) for s in _names(args.seeds)]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
+    if args.epochs < 1:
+        parser.error("--epochs must be >= 1")
+    if not Path(RECIPE).is_file():
+        parser.error(f"{RECIPE} not found; run compare.py from the repository root")
+    root = Path(args.root)
+    steps = plan_steps(root, methods, baselines, seeds, args.epochs,
+                       search_set=args.search_set, train_set=args.train_set)
+    if args.only_plan:
+        print("\n".join(plan_lines(steps)))
+        return 0
+    lock = _lock(root)
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        return run(steps, root, Path(args.results), args.literature or None,
+                   wait_live=args.wait_live)
+    except (TerminatedError, KeyboardInterrupt):
+        print("stopped; run compare.py again to continue", flush=True)
+        return 143
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Rows of one network over several seeds become one line: mean and standard deviation.
+
+Runs are grouped by name, dataset and epochs, so a longer retrain of the same network stays a
+line of its own. The spread is the sample standard deviation (n - 1 in the denominator), the
+usual "mean ± std over seeds" of NAS tables; with a single seed there is none (None).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bnnas.report.rows import NUMERIC_FIELDS, Row
+
+METHOD_ORDER = ("ubnas", "bars", "mots", "random")
+
+
+@dataclass
+class Summary:
+    """One line of the report table: a measured network over its seeds, or a published one.
+
+    ``mean``/``std`` map each numeric field (:data:`NUMERIC_FIELDS`) to its mean and sample
+    standard deviation over the runs that have it.
+    """
+
+    name: str
+    method: str
+    dataset: str | None
+    epochs: int | None
+    seeds: list[int | None] = field(default_factory=list)
+    mean: dict[str, float | None] = field(default_factory=dict)
+    std: dict[str, float | None] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    published: bool = False
+    source: str | None = None
+
+    @property
+    def runs(self) -> int:
+        return len(self.seeds)
+
+    def value(self, name: str) -> float | None:
+        return self.mean.get(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat JSON object: ``test_acc`` (the mean), ``test_acc_std``, ... and ``command``
+        (the first run's; all of them in ``commands``)."""
+        out: dict[str, Any] = {
+            "name": self.name, "method": self.method, "dataset": self.dataset,
+            "epochs": self.epochs, "runs": self.runs, "seeds": self.seeds,
+        }
+        for key in NUMERIC_FIELDS:
+            out[key] = self.mean.get(key)
+            out[f"{key}_std"] = self.std.get(key)
+        out["command"] = self.commands[0] if self.commands else None
+        out["commands"] = self.commands
+        out["published"] = self.published
+        out["source"] = self.source
+        return out
+
+
+def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    present = [float(v) for v in values if v is not None]
+    if not present:
+        return None, None
+    std = statistics.stdev(present) if len(present) > 1 else None
+    return statistics.fmean(present), std
+
+
+def _order(summary: Summary) -> tuple[int, str]:
+    rank = METHOD_ORDER.index(summary.method) if summary.method in METHOD_ORDER else 10
+    return (20 if summary.published else rank), summary.name
+
+
+def aggregate(rows: Sequence[Row]) -> list[Summary]:
+    """One :class:`Summary` per (name, dataset, epochs), searched methods first (in
+    :data:`METHOD_ORDER`), then hand-made networks, each group by name."""
+    groups: dict[tuple[str, str, int], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.name, row.dataset, row.epochs), []).append(row)
+    summaries = []
+    for (name, dataset, epochs), members in groups.items():
+        members = sorted(members, key=lambda r: (r.seed is None, r.seed or 0))
+        summary = Summary(name=name, method=members[0].method, dataset=dataset, epochs=epochs,
+                          seeds=[r.seed for r in members],
+                          commands=[r.command for r in members])
+        for key in NUMERIC_FIELDS:
+            summary.mean[key], summary.std[key] = _mean_std([getattr(r, key) for r in members])
+        summaries.append(summary)
+    return sorted(summaries, key=_order)
+
+
+def pareto_optimal(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the (cost, accuracy) points no other point beats: none is at most as costly
+    and at least as accurate while better in one of the two. Sorted by cost."""
+    best = []
+    for i, (cost, acc) in enumerate(points):
+        dominated = any(
+            c <= cost and a >= acc and (c < cost or a > acc)
+            for j, (c, a) in enumerate(points) if j != i
+        )
+        if not dominated:
+            best.append(i)
+    return sorted(best, key=lambda i: points[i])

@@ -1,0 +1,125 @@
+"""One row per trained network: what it scored, what it costs, what it took to find and train.
+
+Accuracy and times come from the run's ``result.json``; costs from profiling the trained model
+itself, rebuilt from its ``final.pt`` (so a genotype network is measured with the genotype it
+stored, even if the genotype file has moved, and a zoo model with the stem its data chose);
+the search time and method from the search folder that wrote the genotype.
+
+Rows are named so that runs differing only in their seed share a name and can be averaged:
+a zoo model by its name (and constructor arguments), a searched network by the method that
+found it (and the front member it took, ``mots (best)``).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bnnas.errors import BnnasError, ReportError
+from bnnas.report.folders import read_config, read_json, search_folder_of, stored_command
+from bnnas.report.searches import load_search
+
+HAND_MADE = "hand-made"
+NUMERIC_FIELDS = (
+    "test_acc", "best_test_acc", "bops", "flops", "ops", "params", "model_bytes",
+    "search_seconds", "train_seconds",
+)
+
+
+@dataclass
+class Row:
+    """A trained network measured here. ``test_acc`` is the test accuracy (percent) after the
+    last epoch, as ``bnnas train`` reports it; ``model_bytes`` is the profile's memory (1 bit
+    per binary weight, 32 per real value)."""
+
+    name: str
+    method: str
+    dataset: str
+    seed: int | None
+    epochs: int
+    test_acc: float
+    best_test_acc: float | None
+    bops: float
+    flops: float
+    ops: float
+    params: int
+    model_bytes: float
+    search_seconds: float | None
+    train_seconds: float
+    command: str
+    search_command: str | None
+    run: str
+    search_run: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _arguments(args: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(args.items()))
+
+
+def train_command(run: Path) -> str:
+    """The command line of a train run: the one it stored, else a train from the resolved
+    config it stored (which holds every setting, seed included)."""
+    return stored_command(run) or f"bnnas train --config {shlex.quote(str(run / 'config.yaml'))}"
+
+
+def _profile_totals(run: Path) -> dict[str, float]:
+    from bnnas.metrics import profile
+    from bnnas.train import load_trained_model
+
+    final = run / "final.pt"
+    if not final.is_file():
+        raise ReportError(f"{str(run)!r} has result.json but no final.pt; is the run intact?")
+    try:
+        model, state = load_trained_model(final, "cpu")
+    except BnnasError as error:
+        raise ReportError(f"cannot measure {str(run)!r}: {error}") from None
+    return profile(model, tuple(state["meta"]["input_shape"])).totals
+
+
+def row_from_train_run(run: Path) -> Row:
+    """Read and measure one finished train run."""
+    config = read_config(run)
+    result = read_json(run / "result.json")
+    if not isinstance(result, dict) or not isinstance(result.get("test_acc"), (int, float)):
+        raise ReportError(f"{str(run / 'result.json')!r} holds no test_acc; is the run intact?")
+    model = config.get("model") or {}
+    args = model.get("args") or {}
+    search_dir = search_folder_of(model.get("genotype"), run)
+    search = load_search(search_dir) if search_dir is not None else None
+    if model.get("genotype"):
+        method = search.method if search is not None else "genotype"
+        name = method if search is not None else Path(model["genotype"]).stem
+        if model.get("pick") is not None:
+            name += f" ({model['pick']})"
+        if args:
+            name += f" [{_arguments(args)}]"
+    else:
+        method = HAND_MADE
+        name = model.get("name", "?") + (f"({_arguments(args)})" if args else "")
+    totals = _profile_totals(run)
+    seed = config.get("seed")
+    return Row(
+        name=name,
+        method=method,
+        dataset=str(result.get("dataset") or (config.get("data") or {}).get("name")),
+        seed=seed if isinstance(seed, int) else None,
+        epochs=int(result.get("epochs") or 0),
+        test_acc=float(result["test_acc"]),
+        best_test_acc=result.get("best_test_acc"),
+        bops=totals["bops"],
+        flops=totals["flops"],
+        ops=totals["ops"],
+        params=int(totals["params"]),
+        model_bytes=totals["memory_bytes"],
+        search_seconds=None if search is None else search.search_seconds,
+        train_seconds=float(result.get("train_seconds") or 0.0),
+        command=train_command(run),
+        search_command=None if search is None else search.command(),
+        run=str(run),
+        search_run=None if search_dir is None else str(search_dir),
+    )

@@ -1,0 +1,115 @@
+"""What a search run folder tells a report: method, seed, time spent, its logs and its front.
+
+The logs differ by method, and the report plots what each one actually records:
+
+- UBNAS and BARS write one ``metrics.jsonl`` line per epoch with the supernet's training
+  loss and accuracy (``train_loss``, ``train_acc``) and, once architecture steps have begun,
+  ``arch_loss``: the loss of the architecture step, which is computed on the held-out half of
+  the training data, so it is the search's validation loss.
+- MO-TS-BNAS and its random baseline write ``history.jsonl``, one line per generation with
+  the front's ``hypervolume`` and ``best_error`` (fast-evaluation error of the supernet, in
+  percent), and ``pareto.json``: the final front with each member's error and OPs.
+
+A search still running has no ``result.json`` yet; its logs so far are still worth a plot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bnnas.errors import BnnasError
+from bnnas.report.folders import read_config, read_json, read_jsonl, stored_command
+
+MULTI_OBJECTIVE = ("mots", "random")
+
+
+@dataclass
+class FrontPoint:
+    """One member of a final front: supernet error (percent), OPs and the size objective."""
+
+    error: float
+    ops: float
+    size: float
+
+
+@dataclass
+class SearchRun:
+    """One search folder, read once."""
+
+    path: Path
+    method: str
+    seed: int | None
+    finished: bool
+    search_seconds: float | None
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    generations: list[dict[str, Any]] = field(default_factory=list)
+    front: list[FrontPoint] = field(default_factory=list)
+    size_objective: str | None = None
+    qualify: bool = False  # another search of the report has the same method and seed
+
+    @property
+    def label(self) -> str:
+        """``"ubnas seed 0"``; with the folder when the seed is unknown or not unique."""
+        text = self.method + (f" seed {self.seed}" if self.seed is not None else "")
+        if self.qualify or self.seed is None:
+            text += f" ({self.path.parent.name}/{self.path.name})"
+        return text + ("" if self.finished else " (running)")
+
+    def command(self) -> str:
+        """The command line that made the search: ``command.txt`` if the folder keeps one,
+        else the search rebuilt from the config it stored."""
+        return stored_command(self.path) or (
+            f"bnnas search --method {self.method} --config {self.path / 'config.yaml'}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "method": self.method,
+            "seed": self.seed,
+            "finished": self.finished,
+            "search_seconds": self.search_seconds,
+            "command": self.command(),
+            "front": [vars(point) for point in self.front],
+        }
+
+
+def _deduplicated(records: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The last record of each ``key`` value, in order (a resumed run may repeat one)."""
+    latest = {r[key]: r for r in records if isinstance(r.get(key), int)}
+    return [latest[k] for k in sorted(latest)]
+
+
+def _front(path: Path) -> tuple[list[FrontPoint], str | None]:
+    from bnnas.search.pareto import ParetoFront
+
+    try:
+        front = ParetoFront.load(path)
+    except BnnasError:
+        return [], None
+    points = [FrontPoint(m.error, m.ops, m.size) for m in front.members]
+    return points, front.size_objective
+
+
+def load_search(path: Path) -> SearchRun:
+    """Read a search folder; a search without ``result.json`` is read as running."""
+    method = (path / "method.txt").read_text(encoding="utf-8").strip()
+    config = read_config(path)
+    seed = config.get("seed")
+    result = read_json(path / "result.json") if (path / "result.json").is_file() else None
+    run = SearchRun(
+        path=path,
+        method=method,
+        seed=seed if isinstance(seed, int) else None,
+        finished=result is not None,
+        search_seconds=None if result is None else result.get("search_seconds"),
+    )
+    if method in MULTI_OBJECTIVE:
+        run.generations = _deduplicated(read_jsonl(path / "history.jsonl"), "generation")
+        if (path / "pareto.json").is_file():
+            run.front, run.size_objective = _front(path / "pareto.json")
+    else:
+        run.epochs = _deduplicated(read_jsonl(path / "metrics.jsonl"), "epoch")
+    return run

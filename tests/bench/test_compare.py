@@ -1,0 +1,164 @@
+"""``bench/compare.py``: which commands remain on a half-done study, in which order, that a
+folder another process is writing is left alone, and one short real pass."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = importlib.util.spec_from_file_location("bench_compare", REPO / "bench" / "compare.py")
+compare = importlib.util.module_from_spec(SPEC)
+sys.modules[SPEC.name] = compare  # dataclasses look their module up there
+SPEC.loader.exec_module(compare)
+
+
+def finish(run, **result):
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("seed: 0\n")
+    (run / "result.json").write_text(json.dumps(result or {"test_acc": 80.0}))
+
+
+@pytest.fixture
+def half_done(tmp_path, monkeypatch):
+    """mots seed 0 searched, bresnet_small seed 0 trained, ubnas seed 0 stopped mid-search."""
+    monkeypatch.chdir(REPO)
+    root = tmp_path / "compare"
+    finish(root / "mots-seed0" / "search")
+    (root / "mots-seed0" / "search" / "method.txt").write_text("mots\n")
+    finish(root / "bresnet_small-seed0" / "train")
+    stopped = root / "ubnas-seed0" / "search"
+    stopped.mkdir(parents=True)
+    (stopped / "config.yaml").write_text("seed: 0\n")
+    return root
+
+
+def pretend_bnnas(run_dir, flag="--out", cwd=None):
+    """A sleeping process whose command line looks like ``bnnas search ... --out DIR``;
+    returned once /proc shows it (between fork and exec it still shows ours)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "bnnas",
+                             "search", flag, str(run_dir)], cwd=cwd)
+    deadline = time.monotonic() + 30
+    while compare.live_pid(run_dir if cwd is None else cwd / run_dir) != proc.pid:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    return proc
+
+
+def plan(capsys, root, *extra):
+    code = compare.main(["--only-plan", "--root", str(root), "--methods", "mots,ubnas",
+                         "--baselines", "bresnet_small,birealnet18", "--seeds", "0,1",
+                         "--epochs", "7", *extra])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out.splitlines()
+
+
+def test_plan_skips_finished_resumes_stopped_and_orders_cheap_first(half_done, capsys):
+    root = half_done
+    lines = plan(capsys, root)
+    commands = [line.split(" > ")[0] for line in lines]
+    assert commands == [
+        f"bnnas train --config bench/compare-recipe.yaml --model bresnet_small --seed 1 "
+        f"--epochs 7 --out {root}/bresnet_small-seed1/train --no-progress",
+        f"bnnas train --config bench/compare-recipe.yaml --genotype "
+        f"{root}/mots-seed0/search/pareto.json --pick best --seed 0 --epochs 7 "
+        f"--out {root}/mots-seed0/train --no-progress",
+        f"bnnas search --resume {root}/ubnas-seed0/search --no-progress",
+        f"bnnas train --config bench/compare-recipe.yaml --genotype "
+        f"{root}/ubnas-seed0/search/genotype.json --seed 0 --epochs 7 "
+        f"--out {root}/ubnas-seed0/train --no-progress",
+        f"bnnas train --config bench/compare-recipe.yaml --model birealnet18 --seed 0 "
+        f"--epochs 7 --out {root}/birealnet18-seed0/train --no-progress",
+        f"bnnas search --method mots --config configs/mots-fashion.yaml --seed 1 "
+        f"--out {root}/mots-seed1/search --no-progress",
+        f"bnnas train --config bench/compare-recipe.yaml --genotype "
+        f"{root}/mots-seed1/search/pareto.json --pick best --seed 1 --epochs 7 "
+        f"--out {root}/mots-seed1/train --no-progress",
+        f"bnnas search --method ubnas --config configs/ubnas-fashion.yaml --seed 1 "
+        f"--out {root}/ubnas-seed1/search --no-progress",
+        f"bnnas train --config bench/compare-recipe.yaml --genotype "
+        f"{root}/ubnas-seed1/search/genotype.json --seed 1 --epochs 7 "
+        f"--out {root}/ubnas-seed1/train --no-progress",
+        f"bnnas train --config bench/compare-recipe.yaml --model birealnet18 --seed 1 "
+        f"--epochs 7 --out {root}/birealnet18-seed1/train --no-progress",
+    ]
+    assert lines[0].endswith(f" > {root}/bresnet_small-seed1/train.log 2>&1")
+    # random search runs the MO-TS-BNAS config with the random method
+    lines = plan(capsys, root, "--methods", "random", "--search-set", "data.limit=1024")
+    searches = [line for line in lines if "--method" in line]
+    assert "--method random --config configs/mots-fashion.yaml --seed 0 --set data.limit=1024 "\
+        in searches[0]
+    assert not any("data.limit" in line for line in lines if line.startswith("bnnas train"))
+
+
+def test_a_folder_a_live_process_writes_is_not_started_again(half_done, capsys):
+    root = half_done
+    live = root / "ubnas-seed0" / "search"
+    proc = pretend_bnnas(live.relative_to(root.parent), cwd=root.parent)  # a relative --out
+    try:
+        assert compare.live_pid(root / "mots-seed0" / "search") is None
+        lines = plan(capsys, root)
+        assert lines[0] == f"# running in pid {proc.pid}, not started again: ubnas-seed0/search"
+        assert not any("ubnas-seed0/search --no-progress" in line for line in lines)
+        steps = compare.plan_steps(root, ["mots", "ubnas"], ["bresnet_small"], [0], 7)
+        # the retrain of a search still running waits; the other steps go on
+        chosen = compare.next_step(steps, set())
+        assert chosen.run_dir == root / "mots-seed0" / "train"
+        for step in steps:
+            if step.run_dir != live and not compare.finished(step.run_dir):
+                finish(step.run_dir)
+        assert compare.next_step(steps, set()) is None
+        assert [(s.run_dir, pid) for s, pid in compare.waiting_for(steps, set())] == [
+            (live, proc.pid)]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert compare.live_pid(live) is None
+
+
+def test_wait_live_starts_nothing_meanwhile(half_done):
+    root = half_done
+    live = root / "ubnas-seed0" / "search"
+    proc = pretend_bnnas(live, "--resume")
+    try:
+        steps = compare.plan_steps(root, ["mots", "ubnas"], ["bresnet_small"], [0], 7)
+        assert compare.next_step(steps, set()) is not None
+        assert compare.next_step(steps, set(), wait_live=True) is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_short_real_pass_trains_reports_and_then_has_nothing_left(tmp_path, monkeypatch):
+    """Two one-epoch trainings on 64 bundled images: logs, command.txt, report, compare.json
+    with the std over the two seeds; a second pass runs nothing."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    root, results = tmp_path / "root", tmp_path / "results"
+    argv = ["--root", str(root), "--results", str(results), "--methods", "",
+            "--baselines", "bresnet_small", "--seeds", "0,1", "--epochs", "1",
+            "--train-set", "data.name=fashion-mnist-small", "--train-set", "data.limit=64",
+            "--train-set", "model.args.blocks_per_stage=1", "--literature", ""]
+    assert compare.main(argv) == 0
+    for seed in (0, 1):
+        run = root / f"bresnet_small-seed{seed}" / "train"
+        assert compare.finished(run)
+        assert (run / "command.txt").read_text().startswith(
+            "bnnas train --config bench/compare-recipe.yaml --model bresnet_small "
+            f"--seed {seed} --epochs 1 --set data.name=fashion-mnist-small")
+        assert "test accuracy" in (run.parent / "train.log").read_text()
+    rows = json.loads((results / "compare.json").read_text())
+    assert [(r["name"], r["runs"]) for r in rows] == [("bresnet_small(blocks_per_stage=1)", 2)]
+    assert rows[0]["test_acc_std"] is not None and rows[0]["bops"] > 0
+    assert rows[0]["command"] == (root / "bresnet_small-seed0" / "train" / "command.txt"
+                                  ).read_text().strip()
+    for name in ("report.md", "report.html", "rows.json", "accuracy-vs-ops.png"):
+        assert (results / name).is_file()
+    assert not (root / "compare.pid").exists()
+    steps = compare.plan_steps(root, [], ["bresnet_small"], [0, 1], 1)
+    assert compare.plan_lines(steps) == []

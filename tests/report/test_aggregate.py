@@ -1,0 +1,55 @@
+"""Mean ± sample std over seeds, grouping, and the Pareto-optimal set."""
+
+import statistics
+
+import pytest
+
+from bnnas.report.aggregate import aggregate, pareto_optimal
+from bnnas.report.rows import Row
+
+
+def row(name="net", seed=0, acc=80.0, method="hand-made", epochs=30, ops=1e5, search=None):
+    return Row(name=name, method=method, dataset="fashion-mnist", seed=seed, epochs=epochs,
+               test_acc=acc, best_test_acc=acc + 1, bops=64 * ops, flops=0.0, ops=ops,
+               params=1000, model_bytes=500.0, search_seconds=search, train_seconds=60.0,
+               command=f"bnnas train --seed {seed}", search_command=None,
+               run=f"runs/{name}-{seed}", search_run=None)
+
+
+def test_two_seeds_mean_and_sample_std():
+    (summary,) = aggregate([row(seed=1, acc=90.0), row(seed=0, acc=86.0)])
+    assert summary.seeds == [0, 1]
+    assert summary.commands == ["bnnas train --seed 0", "bnnas train --seed 1"]
+    assert summary.mean["test_acc"] == 88.0
+    assert summary.std["test_acc"] == pytest.approx(statistics.stdev([86.0, 90.0]))
+    assert summary.std["test_acc"] == pytest.approx(2.8284271, rel=1e-6)  # n - 1, not n
+    assert summary.std["ops"] == 0.0
+    assert summary.mean["search_seconds"] is None and summary.std["search_seconds"] is None
+    flat = summary.to_dict()
+    assert flat["test_acc"] == 88.0 and flat["command"] == "bnnas train --seed 0"
+    assert flat["runs"] == 2 and flat["published"] is False
+
+
+def test_one_seed_has_no_std_and_partial_values_average_what_exists():
+    (one,) = aggregate([row(search=100.0)])
+    assert one.std["test_acc"] is None
+    (mixed,) = aggregate([row(seed=0, search=100.0), row(seed=1, search=None)])
+    assert mixed.mean["search_seconds"] == 100.0
+
+
+def test_groups_by_name_dataset_and_epochs_searched_methods_first():
+    summaries = aggregate([
+        row("bresnet_small"), row("bresnet_small", epochs=5), row("mots (best)", method="mots"),
+        row("ubnas", method="ubnas"), row("bresnet_small", seed=1),
+    ])
+    assert [(s.name, s.epochs, s.runs) for s in summaries] == [
+        ("ubnas", 30, 1), ("mots (best)", 30, 1), ("bresnet_small", 30, 2),
+        ("bresnet_small", 5, 1),
+    ]
+
+
+def test_pareto_optimal_points():
+    points = [(1.0, 80.0), (2.0, 85.0), (2.0, 84.0), (3.0, 85.0), (0.5, 70.0), (4.0, 90.0)]
+    assert pareto_optimal(points) == [4, 0, 1, 5]
+    assert pareto_optimal([(1.0, 1.0), (1.0, 1.0)]) == [0, 1]  # ties beat nobody
+    assert pareto_optimal([]) == []
