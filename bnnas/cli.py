@@ -133,7 +133,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     # leaves no folder behind.
     trainer = Trainer(config, run_dir, progress=not args.no_progress)
     with deferred_signals():  # a stop now would leave a folder that cannot be resumed
-        if args.resume is None:
+        if not trainer.dist.is_main:
+            pass  # under torchrun only rank 0 writes the run folder
+        elif args.resume is None:
             if args.overwrite:
                 create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
             _start_run(run_dir, config)
@@ -203,10 +205,12 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise ConfigError(f"{str(run_dir)!r} is a {stored} search; drop --method or use it")
         name = stored
         method = SEARCH_METHODS.get(name)
+        overrides = _backend_overrides(args, name, method.config_class) + overrides
         config = load_config(method.config_class, run_dir / "config.yaml", overrides)
     else:
         name = args.method or "ubnas"
         method = SEARCH_METHODS.get(name)
+        overrides = _backend_overrides(args, name, method.config_class) + overrides
         config = load_config(method.config_class, args.config, overrides)
         run_dir = Path(args.out) if args.out else default_run_dir(f"search-{name}")
         check_new_run_dir(run_dir, overwrite=args.overwrite)
@@ -215,7 +219,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     runner = method.runner_class(config, run_dir, progress=not args.no_progress)
     with deferred_signals():  # a stop now would leave a folder that cannot be resumed
-        if args.resume is None:
+        if not runner.dist.is_main:
+            pass  # under torchrun only rank 0 writes the run folder
+        elif args.resume is None:
             if args.overwrite:
                 create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
             _start_run(run_dir, config, {"method.txt": name})
@@ -232,6 +238,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         return stop.exit_code
     print(runner.summary_line(result))
     return 0
+
+
+def _backend_overrides(args: argparse.Namespace, name: str, config_class: type) -> list[str]:
+    from bnnas.search.backends import backend_overrides
+
+    return backend_overrides(name, config_class, args.backend, args.ray_address)
 
 
 # ----------------------------------------------------------------------------- ablate
@@ -312,7 +324,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     check_output_path(args.out, overwrite=args.overwrite)  # before any slow loading
     source = resolve_source(args.run_dir, genotype=args.genotype, model=args.model,
-                            checkpoint=args.checkpoint, args=parse_model_args(args.arg))
+                            checkpoint=args.checkpoint, args=parse_model_args(args.arg),
+                            pick=args.pick)
     if args.format == "packed":
         from bnnas.export.packed import export_packed
 
@@ -338,10 +351,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError("--limit N (N >= 1) takes the first N test images of --data")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.threads is not None and (args.threads < 1 or args.engine != "fast"):
+        raise ConfigError("--threads N (N >= 1) sets the threads of --engine fast")
     if args.engine == "fast":
         from bnnas.export.fast import FastEngine
+        from bnnas.export.fileformat import read_packed
 
-        engine: Engine = FastEngine.load(args.model_file)
+        engine: Engine = FastEngine(read_packed(args.model_file), args.threads)
     else:
         engine = Engine.load(args.model_file)
     classes = engine.meta.get("classes")
@@ -408,6 +424,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{result['test_acc']:.2f}% on {train_config.data.name} after {result['epochs']} epochs "
         f"({result['train_seconds']:.0f} s).\nRun folder: {root}"
     )
+    return 0
+
+
+# ----------------------------------------------------------------------------- report
+def cmd_report(args: argparse.Namespace) -> int:
+    from bnnas.report import collect_report, write_report
+    from bnnas.runs import default_run_dir
+
+    report = collect_report(args.run_dirs, title=args.title, literature=args.literature)
+    for warning in report.warnings:
+        print(f"bnnas: warning: {warning}", file=sys.stderr)
+    out = Path(args.out) if args.out else default_run_dir("report")
+    written = write_report(report, out)
+    print(f"{len(report.rows)} runs, {len(report.summaries)} table rows; "
+          f"wrote {written['report.md']} and {written['report.html']}")
     return 0
 
 
@@ -482,6 +513,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="search a binary architecture (ubnas)")
     p.add_argument("--method", help="search method (default ubnas)")
+    p.add_argument("--backend",
+                   help="where mots/random score candidates: local (default) or ray "
+                   "(needs bnnas[ray]; shortcut for --set evolution.backend=...)")
+    p.add_argument("--ray-address", metavar="auto|HOST:PORT",
+                   help="the Ray cluster for --backend ray: auto (started with `ray start "
+                   "--head`) or HOST:PORT; default: a local Ray on this machine's CPUs")
     _add_run_options(p, "search", epochs_key="epochs")
     p.set_defaults(func=cmd_search)
 
@@ -507,7 +544,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a trained model as a packed 1-bit file or ONNX")
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a bnnas train run folder")
-    p.add_argument("--genotype", metavar="FILE", help="a genotype JSON file (with --checkpoint)")
+    p.add_argument("--genotype", metavar="FILE", help="a genotype JSON file, or a search's "
+                   "pareto.json with --pick (with --checkpoint)")
+    p.add_argument("--pick", metavar="N|smallest|best",
+                   help="which member of a pareto.json: index, smallest or best (lowest error)")
     p.add_argument("--model", metavar="NAME", help="a zoo model name (with --checkpoint)")
     p.add_argument("--checkpoint", metavar="CKPT", help="a bnnas train checkpoint (.pt)")
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
@@ -527,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder of the dataset files")
     p.add_argument("--limit", type=int, help="only the first N test images of --data")
     p.add_argument("--batch-size", type=int, default=64, help="images per engine call")
+    p.add_argument("--threads", type=int, help="threads of the fast engine (default: all cores)")
     p.add_argument("--engine", choices=("reference", "fast"), default="reference",
                    help="reference: numpy (default); fast: numba kernels (needs bnnas[fast])")
     p.set_defaults(func=cmd_predict)
@@ -540,6 +581,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("report", help="table and plots of train/search runs (Markdown, HTML)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="train or search run folders, or folders holding them")
+    p.add_argument("--out", help="report folder (default runs/report-<time>)")
+    p.add_argument("--title", default="bnnas report", help="title of the report")
+    p.add_argument("--literature", metavar="FILE",
+                   help="YAML/JSON list of published results to show beside the measured ones")
+    p.set_defaults(func=cmd_report)
     return parser
 
 
@@ -564,7 +614,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with StopSignals():
+        from bnnas.distributed import torchrun_session
+
+        with StopSignals(), torchrun_session():
             early = _pre_dispatch(args)
             return early if early is not None else args.func(args)
     except BnnasError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -51,3 +52,9 @@ def configure_backends(device: torch.device, deterministic: bool) -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = not deterministic
         torch.backends.cudnn.deterministic = deterministic
+
+
+def loader_options(device: torch.device) -> dict[str, Any]:
+    """Keyword arguments of a :class:`bnnas.data.BatchLoader` on ``device``: page-locked host
+    batches on CUDA, so the copy to the GPU is asynchronous; nothing to pin on a CPU."""
+    return {"device": device, "pin_memory": device.type == "cuda"}

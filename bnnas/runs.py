@@ -25,13 +25,17 @@ def _timestamp() -> str:
 
 
 def default_run_dir(command: str, root: str | Path = "runs") -> Path:
-    """``runs/<command>-<timestamp>``, with a numeric suffix if that name is taken."""
+    """``runs/<command>-<timestamp>``, with a numeric suffix if that name is taken.
+
+    Under torchrun rank 0 names it for all ranks: their clocks may straddle a second."""
+    from bnnas.distributed import current
+
     base = Path(root) / f"{command}-{_timestamp()}"
     candidate, n = base, 1
     while candidate.exists():
         candidate = base.with_name(f"{base.name}-{n}")
         n += 1
-    return candidate
+    return current().broadcast_object(candidate)
 
 
 def check_new_run_dir(path: str | Path, *, overwrite: bool = False) -> Path:
@@ -169,9 +173,17 @@ class MetricsLog:
 
 
 def setup_logging(run_dir: Path | None, verbose: bool = True) -> logging.Logger:
-    """The ``bnnas`` logger, writing to stderr and to ``run_dir/log.txt``."""
+    """The ``bnnas`` logger, writing to stderr and to ``run_dir/log.txt``.
+
+    Under torchrun only rank 0 logs progress and writes ``log.txt``; other ranks report
+    warnings and errors on stderr."""
+    from bnnas.distributed import is_main_process
+
     logger = logging.getLogger("bnnas")
-    logger.setLevel(logging.INFO)
+    main = is_main_process()
+    logger.setLevel(logging.INFO if main else logging.WARNING)
+    if not main:
+        run_dir = None
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()

@@ -9,6 +9,11 @@ change which samples share a batch.
 
 In-memory sets need no worker processes: a batch is one indexing call, and augmentation runs
 on the batch's device (:mod:`bnnas.data.transforms`).
+
+Under data parallelism (:mod:`bnnas.distributed`) every rank draws the same global order and
+takes every ``world_size``-th image of each global batch, starting at its rank, as
+``DistributedSampler`` does: the ranks' shares of a batch together are exactly the batch one
+process would see, which is what makes a multi-process step equal a single-process one.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ class BatchLoader:
     Call :meth:`set_epoch` before each epoch, as with ``DistributedSampler``: without it every
     pass repeats epoch 0's order and augmentation. ``pin_memory`` pins host batches before an
     asynchronous copy and only applies when ``device`` is a CUDA device.
+
+    ``batch_size`` is the global batch; with ``world_size > 1`` this rank yields its share
+    (``rank``, ``rank + world_size``, ... of each batch) and augments it with draws of its
+    own, so that ranks do not repeat one another's crops.
     """
 
     def __init__(
@@ -49,11 +58,15 @@ class BatchLoader:
         drop_last: bool = False,
         device: torch.device | str = "cpu",
         pin_memory: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if len(source) == 0:
             raise DataError("cannot load batches from an empty data source")
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank {rank} is outside world size {world_size}")
         self.source = source
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -62,6 +75,8 @@ class BatchLoader:
         self.drop_last = drop_last
         self.device = torch.device(device)
         self.pin_memory = pin_memory and self.device.type == "cuda"
+        self.rank = rank
+        self.world_size = world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -91,9 +106,15 @@ class BatchLoader:
             order = torch.randperm(n, generator=self._generator("order"))
         else:
             order = torch.arange(n)
-        augment = self._generator("augment")
+        sharded = self.world_size > 1
+        augment = self._generator(f"augment-{self.rank}" if sharded else "augment")
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            x, y = self.source.fetch(order[start : start + self.batch_size])
+            batch = order[start : start + self.batch_size]
+            if sharded:
+                batch = batch[self.rank :: self.world_size]
+                if len(batch) == 0:  # a short last batch with fewer images than ranks
+                    continue
+            x, y = self.source.fetch(batch)
             if self.pin_memory:
                 x, y = x.pin_memory(), y.pin_memory()
             x = x.to(self.device, non_blocking=self.pin_memory)

@@ -8,6 +8,7 @@ from bnnas.config import require
 from bnnas.errors import ConfigError
 from bnnas.search.config import (
     ArchOptimConfig,
+    SearchAmp,
     SearchDataConfig,
     WeightOptimConfig,
     validate_search_run,
@@ -112,6 +113,8 @@ class BARSConfig:
     epochs: int = 30
     seed: int = 0
     device: str = "auto"
+    amp: SearchAmp = "auto"
+    compile: bool = False
     keep_checkpoints: int = 2
 
     def validate(self) -> None:

@@ -10,17 +10,23 @@ differences (DARTS eq. 7-8):
 
 with ``w+- = w +- eps * grad_w' L_val(w', a)``. The virtual step is evaluated with
 ``torch.func.functional_call``, so the module itself is never modified.
+
+The architecture gradients come from ``torch.autograd.grad`` on the bare module, which no
+DistributedDataParallel hook sees; with several processes an ``average`` function (see
+:meth:`bnnas.distributed.DistContext.average_`) makes them, and the loss, the mean over the
+ranks before the optimizer steps, so every rank moves its alphas identically.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
+Average = Callable[[Sequence[Tensor]], None]
 
 
 def _named(model: nn.Module, params: list[nn.Parameter]) -> dict[str, nn.Parameter]:
@@ -41,6 +47,7 @@ class ArchitectStep:
         *,
         second_order: bool = False,
         weight_lr: float = 0.0,
+        average: Average | None = None,
     ) -> None:
         self.model = model
         self.arch_params = arch_params
@@ -49,6 +56,7 @@ class ArchitectStep:
         self.loss_fn = loss_fn
         self.second_order = second_order
         self.weight_lr = weight_lr
+        self.average = average
 
     def step(self, x_val: Tensor, y_val: Tensor, x_train: Tensor, y_train: Tensor) -> float:
         """One architecture update; returns the validation loss it was computed on."""
@@ -60,8 +68,11 @@ class ArchitectStep:
             grads = torch.autograd.grad(loss, self.arch_params)
             for p, g in zip(self.arch_params, grads, strict=True):
                 p.grad = g
+        value = loss.detach().float().reshape(1)
+        if self.average is not None:
+            self.average([*(p.grad for p in self.arch_params if p.grad is not None), value])
         self.optimizer.step()
-        return float(loss.detach())
+        return float(value)
 
     def _loss_with(self, weights: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         return self.loss_fn(functional_call(self.model, weights, (x,)), y)

@@ -7,6 +7,11 @@ per-epoch checkpoints and exact resume, metrics, NaN checks and early stopping. 
 supplies its supernet and a few hooks (:meth:`BilevelSearch.build_model`,
 :meth:`~BilevelSearch.arch_loss`, :meth:`~BilevelSearch.start_epoch`,
 :meth:`~BilevelSearch.derived`, and what it writes at the end).
+
+Under ``torchrun`` both halves are sharded over the ranks (:mod:`bnnas.distributed`): the
+weight step runs through DistributedDataParallel, and the architecture gradients, which
+``torch.autograd.grad`` returns outside DDP's hooks, are averaged explicitly before the
+architecture optimizer steps, so the alphas stay identical on every rank.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from tqdm import tqdm
 from bnnas.config import to_dict
 from bnnas.data import BatchLoader, Dataset, default_train_transform, load_dataset
 from bnnas.data.splits import split_train_val
-from bnnas.device import configure_backends, select_device
+from bnnas.device import amp_dtype, autocast, configure_backends, loader_options, select_device
+from bnnas.distributed import current
 from bnnas.errors import CheckpointError, ConfigError, NonFiniteError
 from bnnas.runs import MetricsLog
 from bnnas.search.bilevel import ArchitectStep
@@ -57,6 +63,9 @@ class BilevelSearch:
     derives and writes the results (:meth:`_finish`)."""
 
     method = "bilevel"
+    sparse_forward = True
+    """Whether a forward may leave weights unused (sampled ops or depths); DDP then looks for
+    them after every forward, which costs a graph traversal."""
 
     def __init__(
         self,
@@ -69,8 +78,9 @@ class BilevelSearch:
         self.config = config
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / "checkpoints"
-        self.progress = progress
-        self.device = select_device(config.device)
+        self.dist = current()
+        self.progress = progress and self.dist.is_main
+        self.device = self.dist.place(select_device(config.device))
         configure_backends(self.device, deterministic=True)
         data = config.data
         self.dataset = dataset or load_dataset(data.name, data.data_dir, download=data.download)
@@ -82,13 +92,20 @@ class BilevelSearch:
                 f"data.batch_size={data.batch_size}; raise data.limit or lower data.batch_size"
             )
         transform = default_train_transform(self.dataset, data.augment)
-        loader_args = {"shuffle": True, "transform": transform, "device": self.device}
+        self.dist.per_rank_batch(data.batch_size, "data.batch_size")
+        loader_args = {"shuffle": True, "transform": transform, "rank": self.dist.rank,
+                       "world_size": self.dist.world_size, **loader_options(self.device)}
         self.weight_loader = BatchLoader(weight_half, data.batch_size, seed=config.seed,
                                          drop_last=True, **loader_args)
         self.arch_loader = BatchLoader(arch_half, data.batch_size, seed=config.seed + 1,
                                        drop_last=True, **loader_args)
         torch.manual_seed(config.seed)
         self.model = self.build_model().to(self.device)
+        self.amp = amp_dtype(config.amp, self.device)
+        ddp = self.dist.wrap(self.model, self.device, find_unused_parameters=self.sparse_forward)
+        # The weight step may be compiled; the architecture step differentiates through the
+        # bare module (and, second order, through functional_call), which stays eager.
+        self.forward = torch.compile(ddp) if config.compile else ddp
         self.weight_optimizer = config.optim.build(self.model.weight_parameters(), self.model)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.weight_optimizer, T_max=config.epochs, eta_min=config.optim.lr_min
@@ -101,6 +118,7 @@ class BilevelSearch:
         self.architect = ArchitectStep(
             self.model, self.model.arch_parameters(), self.model.weight_parameters(),
             self.arch_optimizer, self.arch_loss, second_order=arch.order == "second",
+            average=self.dist.average_ if self.dist.enabled else None,
         )
         self.stopper = EarlyStopper(config.early_stop)
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
@@ -168,8 +186,11 @@ class BilevelSearch:
 
     def resume(self) -> bool:
         """Load the newest valid checkpoint; False if the run has none yet."""
-        return resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
-                             lambda: self.epoch, [self.metrics, self.alphas_log])
+        found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
+                              lambda: self.epoch, [self.metrics, self.alphas_log],
+                              writer=self.dist.is_main)
+        self.dist.check_resumed(self.epoch, "the search")
+        return found
 
     # ----------------------------------------------------------------- search
     def search_epoch(self) -> dict[str, float]:
@@ -188,15 +209,17 @@ class BilevelSearch:
                    leave=False, dynamic_ncols=True)
         for step, ((x, y), (x_arch, y_arch)) in enumerate(bar):
             if update_arch:
-                arch_loss = self.architect.step(x_arch, y_arch, x, y)
+                with autocast(self.device, self.amp):
+                    arch_loss = self.architect.step(x_arch, y_arch, x, y)
                 self._check_finite("architecture loss", arch_loss, step)
                 self._check_arch_finite(step)  # a NaN alpha would show as a NaN weight loss
                 totals["arch_loss"] += arch_loss
                 totals["arch_steps"] += 1
-            logits = self.model(x)
-            loss = F.cross_entropy(logits, y)
-            value = float(loss.detach())
-            self._check_finite("loss", value, step)
+            with autocast(self.device, self.amp):
+                logits = self.forward(x)
+                loss = F.cross_entropy(logits.float(), y)
+            local = float(loss.detach())
+            self._check_finite("loss", self.dist.mean(local), step)
             self.weight_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.optim.grad_clip is not None:
@@ -207,12 +230,14 @@ class BilevelSearch:
             check_gradients(norm, f"search epoch {self.epoch + 1} step {step + 1}",
                             self.checkpoint_dir, "lower optim.lr or arch.lr, then start again")
             self.weight_optimizer.step()
-            totals["loss"] += value * y.numel()
+            totals["loss"] += local * y.numel()
             totals["correct"] += accuracy_count(logits, y)
             totals["count"] += y.numel()
             if step % 5 == 0:
                 bar.set_postfix(loss=f"{totals['loss'] / totals['count']:.3f}")
         self._check_arch_finite()
+        totals["loss"], totals["correct"], totals["count"] = self.dist.sum(
+            totals["loss"], totals["correct"], totals["count"])
         count = max(totals["count"], 1)
         return {
             "train_loss": totals["loss"] / count,
@@ -250,13 +275,14 @@ class BilevelSearch:
             warn_if_collapsed(genotype, self.epoch)
             record = {"epoch": self.epoch, "lr": lr, **stats,
                       "epoch_seconds": time.time() - tic}
-            self.metrics.append(record)
-            self.alphas_log.append(self._arch_record(genotype))
             self.stopped = self.stopper.update(
                 self.epoch, genotype.to_json(), genotype.normal.nodes, stats["arch_updated"]
             )
-            save_epoch_checkpoint(self.checkpoint_dir, self.epoch, self.state_dict(),
-                                  config.keep_checkpoints)
+            if self.dist.is_main:
+                self.metrics.append(record)
+                self.alphas_log.append(self._arch_record(genotype))
+                save_epoch_checkpoint(self.checkpoint_dir, self.epoch, self.state_dict(),
+                                      config.keep_checkpoints)
             log.info("search epoch %d/%d  loss %.4f acc %.2f%%  arch loss %s  %s  (%.1fs)",
                      self.epoch, config.epochs, stats["train_loss"], stats["train_acc"],
                      "-" if stats["arch_loss"] is None else f"{stats['arch_loss']:.4f}",
@@ -265,5 +291,7 @@ class BilevelSearch:
                 log.info("early stop at epoch %d by %s: %s; %d of %d epochs saved",
                          self.stopped.epoch, self.stopped.criterion, self.stopped.detail,
                          config.epochs - self.stopped.epoch, config.epochs)
-        return self._finish(time.time() - started)
+        seconds = time.time() - started
+        result = self._finish(seconds) if self.dist.is_main else None
+        return self.dist.broadcast_object(result)  # type: ignore[return-value]
 

@@ -158,6 +158,11 @@ class ArchOptimConfig:
         require(self.warmup_epochs >= 0, "arch.warmup_epochs must be >= 0")
 
 
+SearchAmp = Literal["auto", "off", "bf16"]
+"""Mixed precision of a search on CUDA (CPU runs stay float32): bf16 keeps float32's range,
+so neither the weight nor the architecture step needs loss scaling, which fp16 would."""
+
+
 def validate_search_run(epochs: int, seed: int, keep_checkpoints: int) -> None:
     """The run-level settings every differentiable search config shares."""
     require(1 <= epochs <= 10000, f"epochs must be in [1, 10000], got {epochs}")
@@ -177,6 +182,8 @@ class UBNASConfig:
     epochs: int = 50
     seed: int = 0
     device: str = "auto"
+    amp: SearchAmp = "auto"
+    compile: bool = False
     keep_checkpoints: int = 2
 
     def validate(self) -> None:

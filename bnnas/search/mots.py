@@ -19,6 +19,11 @@ A run folder holds ``config.yaml``, ``metrics.jsonl`` (supernet training), ``his
 (per generation: hypervolume, front, evaluations), ``fronts/gen-NNN.png``, ``checkpoints/``
 (one per stage-1 epoch and per generation), and at the end ``pareto.json``,
 ``hypervolume.png`` and ``result.json``.
+
+Under ``torchrun`` (:mod:`bnnas.distributed`) the supernet trains data-parallel: every rank
+draws the same path from the same seeded generator, DDP averages the gradients of the weights
+on it, and the candidates of a generation are scored in shares, one per rank, then gathered,
+so every rank holds the same population. Only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ from bnnas.data import (
     default_train_transform,
     load_dataset,
 )
-from bnnas.device import configure_backends, select_device
+from bnnas.device import amp_dtype, autocast, configure_backends, loader_options, select_device
+from bnnas.distributed import current
 from bnnas.errors import CheckpointError, ConfigError
 from bnnas.metrics import profile
 from bnnas.runs import MetricsLog, write_text_atomic
@@ -94,8 +100,9 @@ class EvolutionarySearch:
         self.config = config
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / "checkpoints"
-        self.progress = progress
-        self.device = select_device(config.device)
+        self.dist = current()
+        self.progress = progress and self.dist.is_main
+        self.device = self.dist.place(select_device(config.device))
         configure_backends(self.device, deterministic=True)
         data, evaluation = config.data, config.evaluation
         self.dataset = dataset or load_dataset(data.name, data.data_dir, download=data.download)
@@ -106,9 +113,11 @@ class EvolutionarySearch:
                 f"than data.batch_size={data.batch_size}; raise data.limit or lower it"
             )
         seed, device = config.seed, self.device
+        self.dist.per_rank_batch(data.batch_size, "data.batch_size")
         self.weight_loader = BatchLoader(
-            weight_half, data.batch_size, shuffle=True, seed=seed, drop_last=True, device=device,
+            weight_half, data.batch_size, shuffle=True, seed=seed, drop_last=True,
             transform=default_train_transform(self.dataset, data.augment),
+            rank=self.dist.rank, world_size=self.dist.world_size, **loader_options(device),
         )
         plain = default_eval_transform(self.dataset)
         calibration = BatchLoader(weight_half, evaluation.batch_size, shuffle=True, seed=seed + 2,
@@ -125,6 +134,9 @@ class EvolutionarySearch:
         self.model = SuperNetwork(
             self.space, self.dataset.num_classes, self.dataset.input_shape[0]
         ).to(device)
+        # Not compiled: each step's path is a different graph.
+        self.forward = self.dist.wrap(self.model, device, find_unused_parameters=True)
+        self.amp = amp_dtype(config.amp, device)
         self.optimizer = config.optim.build(self.model.weight_parameters(), self.model)
         self.steps_per_generation = (
             config.supernet.steps_per_generation
@@ -144,7 +156,7 @@ class EvolutionarySearch:
             if evaluation.calibration_batches else [],
             fixed_batches(validation, evaluation.validation_batches),
         )
-        self.backend = BACKENDS.get(config.evolution.backend)()
+        self.backend = BACKENDS.get(config.evolution.backend)(config.evolution)
         self.size_name = config.evolution.objectives[1]
         self._costs: dict[Vector, dict[str, float]] = {}
         self._errors: dict[Vector, float] = {}  # for the current supernet weights only
@@ -224,11 +236,12 @@ class EvolutionarySearch:
             if dropout > 0:
                 normal = drop_path_pairs(normal, dropout, self.rng)
                 reduce = drop_path_pairs(reduce, dropout, self.rng)
-            logits = model(x, path=(normal, reduce))
-            loss = F.cross_entropy(logits, y)
+            with autocast(self.device, self.amp):
+                logits = self.forward(x, path=(normal, reduce))
+                loss = F.cross_entropy(logits.float(), y)
             value = float(loss.detach())
-            check_finite(value, "loss", f"{label} step {step + 1}", self.checkpoint_dir,
-                         "lower optim.lr, then start again")
+            check_finite(self.dist.mean(value), "loss", f"{label} step {step + 1}",
+                         self.checkpoint_dir, "lower optim.lr, then start again")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.optim.grad_clip is not None:
@@ -243,6 +256,8 @@ class EvolutionarySearch:
             totals["loss"] += value * y.numel()
             totals["correct"] += accuracy_count(logits, y)
             totals["count"] += y.numel()
+        totals["loss"], totals["correct"], totals["count"] = self.dist.sum(
+            totals["loss"], totals["correct"], totals["count"])
         count = max(totals["count"], 1)
         return {"train_loss": totals["loss"] / count,
                 "train_acc": 100.0 * totals["correct"] / count, "steps": steps}
@@ -319,8 +334,10 @@ class EvolutionarySearch:
         scored since the last training step is not scored again."""
         new = [v for v in dict.fromkeys(vectors) if v not in self._errors]
         if new:
-            errors = self.backend.errors(self.evaluator, [self.encoding.decode(v) for v in new])
-            self._errors.update(zip(new, (float(e) for e in errors), strict=True))
+            mine = new[self.dist.rank::self.dist.world_size]  # each rank scores a share
+            errors = self.backend.errors(self.evaluator, [self.encoding.decode(v) for v in mine])
+            for share in self.dist.all_gather_object(list(zip(mine, errors, strict=True))):
+                self._errors.update((tuple(v), float(e)) for v, e in share)
             self.evaluated += len(new)
         return np.array([[self._errors[v], self.costs(v)[self.size_name]] for v in vectors],
                         dtype=float).reshape(-1, 2)
@@ -354,7 +371,8 @@ class EvolutionarySearch:
             **{f"stage2_{k}": v for k, v in training.items()},
             "seconds": time.time() - tic,
         }
-        self._plot_front(scored, keep, front)
+        if self.dist.is_main:
+            self._plot_front(scored, keep, front)
         return record
 
     def _normalised(self, points: np.ndarray) -> np.ndarray:
@@ -401,10 +419,14 @@ class EvolutionarySearch:
 
     def resume(self) -> bool:
         """Load the newest valid checkpoint; False if the run has none yet."""
-        return resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
-                             self._progress_index, [])
+        found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
+                              self._progress_index, [], writer=self.dist.is_main)
+        self.dist.check_resumed(self._progress_index(), "the search")
+        return found
 
     def _checkpoint(self) -> None:
+        if not self.dist.is_main:
+            return
         save_epoch_checkpoint(self.checkpoint_dir, self._progress_index(), self.state_dict(),
                               self.config.keep_checkpoints)
 
@@ -413,14 +435,16 @@ class EvolutionarySearch:
         """Stage 1, then the generations; then the Pareto front and the plots."""
         started = time.time()
         supernet, evolution = self.config.supernet, self.config.evolution
-        self.metrics.truncate_after("index", self._progress_index())
-        self.history.truncate_after("generation", self.generation)
+        if self.dist.is_main:
+            self.metrics.truncate_after("index", self._progress_index())
+            self.history.truncate_after("generation", self.generation)
         while self.epoch < supernet.stage1_epochs:
             tic = time.time()
             stats = self.stage1_epoch()
             self.epoch += 1
-            self.metrics.append({"index": self._progress_index(), "stage": 1, "epoch": self.epoch,
-                                 **stats, "seconds": time.time() - tic})
+            self._append(self.metrics, {"index": self._progress_index(), "stage": 1,
+                                        "epoch": self.epoch, **stats,
+                                        "seconds": time.time() - tic})
             log.info("stage 1 epoch %d/%d  loss %.4f acc %.2f%%  (%.1fs)", self.epoch,
                      supernet.stage1_epochs, stats["train_loss"], stats["train_acc"],
                      time.time() - tic)
@@ -428,18 +452,24 @@ class EvolutionarySearch:
         while self.generation < evolution.generations:
             record = self.generation_step()
             self.generation += 1
-            self.metrics.append({"index": self._progress_index(), "stage": 2,
-                                 "generation": self.generation,
-                                 "train_loss": record["stage2_train_loss"],
-                                 "train_acc": record["stage2_train_acc"],
-                                 "seconds": record["seconds"]})
-            self.history.append(record)
+            self._append(self.metrics, {"index": self._progress_index(), "stage": 2,
+                                        "generation": self.generation,
+                                        "train_loss": record["stage2_train_loss"],
+                                        "train_acc": record["stage2_train_acc"],
+                                        "seconds": record["seconds"]})
+            self._append(self.history, record)
             log.info("generation %d/%d  hypervolume %.4f  front %d  best error %.2f%%  "
                      "aux %.2f  (%.1fs)", self.generation, evolution.generations,
                      record["hypervolume"], record["front_size"], record["best_error"],
                      record["aux_weight"], record["seconds"])
             self._checkpoint()
-        return self._finish(time.time() - started)
+        result = self._finish(time.time() - started) if self.dist.is_main else None
+        self.backend.close()
+        return self.dist.broadcast_object(result)  # type: ignore[return-value]
+
+    def _append(self, log_file: MetricsLog, record: dict[str, Any]) -> None:
+        if self.dist.is_main:
+            log_file.append(record)
 
     def summary_line(self, result: dict[str, Any]) -> str:
         """What ``bnnas search`` prints when the search ends."""
@@ -487,7 +517,6 @@ class EvolutionarySearch:
             "dataset": self.dataset.name,
         }
         write_text_atomic(self.run_dir / "result.json", json.dumps(result, indent=2) + "\n")
-        self.backend.close()
         return result
 
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 from bnnas.config import require
-from bnnas.search.config import SearchDataConfig, WeightOptimConfig
+from bnnas.search.config import SearchAmp, SearchDataConfig, WeightOptimConfig
 from bnnas.space.ops import UBNAS_OPS
 from bnnas.space.structure import DEFAULT_STRUCTURE
 
@@ -83,6 +83,11 @@ class EvolutionConfig:
     share goes linearly from ``aux_weight_start`` in the first generation to
     ``aux_weight_end`` in the last ("flexible use": early on the supernet favours small
     models, which train faster, so large ones need protection; late the true front counts).
+
+    ``backend`` says where candidates are scored (:mod:`bnnas.search.backends`): ``local``, or
+    ``ray`` with tasks of ``ray_cpus_per_task`` CPUs and ``ray_gpus_per_task`` GPUs, each
+    retried up to ``ray_max_retries`` times, on the cluster at ``ray_address`` (``auto``: the
+    one ``ray start --head`` started; null: a new local Ray on this machine's CPUs).
     """
 
     population: int = 16
@@ -93,8 +98,23 @@ class EvolutionConfig:
     aux_weight_start: float = 0.5
     aux_weight_end: float = 0.0
     backend: str = "local"
+    ray_address: str | None = None
+    ray_cpus_per_task: float = 1.0
+    ray_gpus_per_task: float = 0.0
+    ray_max_retries: int = 3
 
     def validate(self) -> None:
+        from bnnas.search.backends import BACKENDS
+
+        require(self.backend in BACKENDS,
+                f"unknown evolution.backend {self.backend!r}; choose one of: "
+                f"{', '.join(BACKENDS.names())}")
+        require(self.ray_cpus_per_task > 0,
+                f"evolution.ray_cpus_per_task must be > 0, got {self.ray_cpus_per_task}")
+        require(self.ray_gpus_per_task >= 0,
+                f"evolution.ray_gpus_per_task must be >= 0, got {self.ray_gpus_per_task}")
+        require(self.ray_max_retries >= 0,
+                f"evolution.ray_max_retries must be >= 0, got {self.ray_max_retries}")
         require(self.population >= 4 and self.population % 2 == 0,
                 f"evolution.population must be an even number >= 4, got {self.population}")
         require(self.generations >= 1,
@@ -146,6 +166,7 @@ class MOTSConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     seed: int = 0
     device: str = "auto"
+    amp: SearchAmp = "auto"  # the supernet's weight steps; candidates are scored in float32
     keep_checkpoints: int = 2
 
     def validate(self) -> None:

@@ -56,6 +56,7 @@ class UBNASSearch(BilevelSearch):
     """One UBNAS search in a run folder: ``run()`` searches (resumably), then derives."""
 
     method = "ubnas"
+    sparse_forward = False  # every op of every edge runs on its channel share
 
     # ----------------------------------------------------------------- method hooks
     def build_model(self) -> Any:

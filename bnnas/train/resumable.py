@@ -53,13 +53,20 @@ def resume_latest(
     load: Callable[[dict[str, Any]], None],
     epoch: Callable[[], int],
     logs: Iterable[MetricsLog],
+    *,
+    writer: bool = True,
 ) -> bool:
     """Load the newest valid checkpoint with ``load``, cut the logs back to its epoch.
 
     Without one the logs are cut back to the start: a run killed after logging its first
-    epoch but before checkpointing it would otherwise log that epoch twice."""
-    for stale in checkpoint_dir.glob(".*.tmp-*") if checkpoint_dir.is_dir() else ():
+    epoch but before checkpointing it would otherwise log that epoch twice. Only the
+    ``writer`` (rank 0 of a data-parallel run) tidies the folder and cuts the logs; the other
+    ranks just load."""
+    stale_files = checkpoint_dir.glob(".*.tmp-*") if writer and checkpoint_dir.is_dir() else ()
+    for stale in stale_files:
         stale.unlink(missing_ok=True)  # half-written by a killed run; never read
+    if not writer:
+        logs = ()
     found = latest_checkpoint(checkpoint_dir, map_location=device)
     if found is None:
         for metrics in logs:

@@ -5,6 +5,10 @@ only on ``(seed, e)`` (see :class:`bnnas.data.BatchLoader`); the checkpoint hold
 optimizer, scheduler and global RNG state at the end of an epoch; and the metrics log is cut
 back to that epoch on resume. A run resumed from epoch ``k`` therefore ends with the same
 weights and metrics as one that never stopped (on CPU, with deterministic kernels).
+
+Under ``torchrun`` the same loop trains data-parallel (:mod:`bnnas.distributed`): each rank
+takes its share of every global batch, DDP averages the gradients, the loss and accuracy are
+summed over the ranks, and only rank 0 writes the run folder.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from bnnas.data import (
     load_dataset,
 )
 from bnnas.data.splits import split_train_val
-from bnnas.device import amp_dtype, autocast, configure_backends, select_device
+from bnnas.device import amp_dtype, autocast, configure_backends, loader_options, select_device
+from bnnas.distributed import DistContext, current
 from bnnas.errors import CheckpointError
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.train.builder import build_model, load_trained_model, model_meta
@@ -51,9 +56,16 @@ log = logging.getLogger("bnnas")
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, loader: BatchLoader, device: torch.device, dtype: torch.dtype | None = None
+    model: nn.Module,
+    loader: BatchLoader,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+    dist: DistContext | None = None,
 ) -> dict[str, float]:
-    """Mean loss and accuracy (percent) of ``model`` over ``loader``, in eval mode."""
+    """Mean loss and accuracy (percent) of ``model`` over ``loader``, in eval mode.
+
+    With ``dist``, each rank scores its shard of ``loader`` and the sums are added over the
+    ranks, so every rank returns the figures of the whole set."""
     was_training = model.training
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
@@ -64,6 +76,8 @@ def evaluate(
         correct += accuracy_count(logits, y)
         count += y.numel()
     model.train(was_training)
+    if dist is not None:
+        total_loss, correct, count = dist.sum(total_loss, correct, count)
     return {"loss": total_loss / max(count, 1), "acc": 100.0 * correct / max(count, 1)}
 
 
@@ -81,8 +95,9 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / "checkpoints"
-        self.progress = progress
-        self.device = select_device(config.device)
+        self.dist = current()
+        self.progress = progress and self.dist.is_main
+        self.device = self.dist.place(select_device(config.device))
         configure_backends(self.device, config.deterministic)
         self.amp = amp_dtype(config.amp, self.device)
         self.dataset = dataset or load_dataset(
@@ -92,8 +107,16 @@ class Trainer:
         self.model = build_model(
             config.model, self.dataset.num_classes, self.dataset.input_shape
         ).to(self.device)
-        self.forward = torch.compile(self.model) if config.compile else self.model
-        pin = self.device.type == "cuda"
+        # The DDP constructor is a collective: no rank gets past it before every rank has
+        # passed its run-folder checks, so rank 0 cannot create the folder under another's.
+        ddp = self.dist.wrap(self.model, self.device)
+        self.forward = torch.compile(ddp) if config.compile else ddp
+        if not self.dist.enabled:
+            self.eval_forward = self.forward
+        else:  # evaluation needs no gradient sync; the bare module skips DDP's collectives
+            self.eval_forward = torch.compile(self.model) if config.compile else self.model
+        self.dist.per_rank_batch(config.data.batch_size, "data.batch_size")
+        shard = {"rank": self.dist.rank, "world_size": self.dist.world_size}
         train = self.dataset.train
         if config.data.limit is not None and config.data.limit < len(train):
             _, train = split_train_val(train, config.data.limit / len(train), seed=config.seed)
@@ -104,16 +127,16 @@ class Trainer:
             transform=default_train_transform(self.dataset, config.data.augment),
             seed=config.seed,
             drop_last=len(train) > config.data.batch_size,
-            device=self.device,
-            pin_memory=pin,
+            **loader_options(self.device),
+            **shard,
         )
         self.test_loader = BatchLoader(
             self.dataset.test,
             config.data.eval_batch_size,
             shuffle=False,
             transform=default_eval_transform(self.dataset),
-            device=self.device,
-            pin_memory=pin,
+            **loader_options(self.device),
+            **shard,
         )
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim, len(self.train_loader))
@@ -159,8 +182,10 @@ class Trainer:
 
     def resume(self) -> bool:
         """Load the newest valid checkpoint of the run folder; False if there is none."""
-        return resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
-                             lambda: self.epoch, [self.metrics])
+        found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
+                              lambda: self.epoch, [self.metrics], writer=self.dist.is_main)
+        self.dist.check_resumed(self.epoch, "training")
+        return found
 
     # ----------------------------------------------------------------- training
     def _loss(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -196,7 +221,8 @@ class Trainer:
             with autocast(self.device, self.amp):
                 logits = self.forward(x)
                 loss = self._loss(logits.float(), x, y)
-            value = float(loss.detach())
+            local = float(loss.detach())
+            value = self.dist.mean(local)  # the same on every rank, so a NaN stops them all
             check_finite(
                 value, "loss", f"epoch {self.epoch + 1} step {step + 1}", self.checkpoint_dir,
                 f"lower optim.lr (now {self.config.optim.lr}) or set optim.grad_clip, then "
@@ -217,19 +243,20 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
-            total_loss += value * y.numel()
+            total_loss += local * y.numel()
             correct += accuracy_count(logits, y)
             count += y.numel()
             if step % 10 == 0:
                 bar.set_postfix(
                     loss=f"{total_loss / count:.3f}", acc=f"{100 * correct / count:.1f}"
                 )
+        total_loss, correct, count = self.dist.sum(total_loss, correct, count)
         return {"loss": total_loss / max(count, 1), "acc": 100.0 * correct / max(count, 1)}
 
     def fit(self) -> dict[str, Any]:
         """Train until ``optim.epochs``, checkpointing after every epoch; returns the result."""
         started = time.time()
-        scalars = ScalarLog(self.run_dir)
+        scalars = ScalarLog(self.run_dir, enabled=self.dist.is_main)
         try:
             while self.epoch < self.config.optim.epochs:
                 record = self.run_epoch()
@@ -243,7 +270,8 @@ class Trainer:
         tic = time.time()
         lr = self.optimizer.param_groups[0]["lr"]
         train = self.train_epoch()
-        test = evaluate(self.forward, self.test_loader, self.device, self.amp)
+        test = evaluate(self.eval_forward, self.test_loader, self.device, self.amp,
+                        self.dist if self.dist.enabled else None)
         self.epoch += 1
         record = {
             "epoch": self.epoch,
@@ -256,10 +284,11 @@ class Trainer:
         }
         # Metrics first, checkpoint second: a crash in between is undone on resume, which
         # cuts the metrics back to the checkpoint's epoch.
-        self.metrics.append(record)
-        save_epoch_checkpoint(
-            self.checkpoint_dir, self.epoch, self.state_dict(), self.config.keep_checkpoints
-        )
+        if self.dist.is_main:
+            self.metrics.append(record)
+            save_epoch_checkpoint(
+                self.checkpoint_dir, self.epoch, self.state_dict(), self.config.keep_checkpoints
+            )
         log.info(
             "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.1fs)",
             self.epoch, self.config.optim.epochs, train["loss"], train["acc"], test["loss"],
@@ -268,6 +297,11 @@ class Trainer:
         return record
 
     def _finish(self, seconds: float) -> dict[str, Any]:
+        """Write ``final.pt`` and ``result.json`` (rank 0); every rank returns the result."""
+        result = self._write_result(seconds) if self.dist.is_main else None
+        return self.dist.broadcast_object(result)  # type: ignore[return-value]
+
+    def _write_result(self, seconds: float) -> dict[str, Any]:
         records = self.metrics.read()
         last = records[-1] if records else {}
         result = {
