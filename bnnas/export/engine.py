@@ -164,6 +164,13 @@ class Engine:
             y = K.conv2d(x, self.dense_weight(weight), stride, padding, dilation, groups, pad)
         return self.affine(y, self.array(node["scale"]), self.array(node["bias"]))
 
+    def conv_affine_add(self, conv: Node, affine: Node | None, x: np.ndarray,
+                        residual: np.ndarray | None) -> np.ndarray:
+        """``conv(x)``, then the ``affine`` (a BN) if any, then ``+ residual`` if any: the tail
+        of every binary block, which a faster engine runs as one pass over the output."""
+        h = self.run(affine, self.run(conv, x))
+        return h if residual is None else h + residual
+
     def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
              ceil_mode: bool, count_include_pad: bool) -> np.ndarray:
         """A max or average pool (:func:`bnnas.export.kernels.pool2d`)."""
@@ -279,11 +286,8 @@ def _factorized_conv(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
 @kernel("binary_conv_op")
 def _binary_conv_op(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
     """:class:`~bnnas.space.ops.BinaryConvOp`: [BN] conv [BN] [+ shortcut] [RPReLU]."""
-    h = e.run(node["conv"], e.run(node["pre_bn"], x))
-    if node["post_bn"] is not None:
-        h = e.run(node["post_bn"], h)
-    if node["shortcut"] is not None:
-        h = h + e.run(node["shortcut"], x)
+    shortcut = None if node["shortcut"] is None else e.run(node["shortcut"], x)
+    h = e.conv_affine_add(node["conv"], node["post_bn"], e.run(node["pre_bn"], x), shortcut)
     return e.run(node["act"], h)
 
 
@@ -323,14 +327,14 @@ def _stem_blocks_classifier(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
 
 @kernel("bireal_block")
 def _bireal_block(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
-    out = e.run(node["bn"], e.run(node["conv"], e.run(node["relu"], x)))
-    return out + e.run(node["shortcut"], x)
+    shortcut = e.run(node["shortcut"], x)
+    return e.conv_affine_add(node["conv"], node["bn"], e.run(node["relu"], x), shortcut)
 
 
 @kernel("react_block")
 def _react_block(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
     shortcut = e.run(node["pool"], x)
-    out = e.run(node["act1"], e.run(node["bn1"], e.run(node["conv3x3"], x)) + shortcut)
-    halves = [e.run(bn, e.run(conv, out)) + out
+    out = e.run(node["act1"], e.conv_affine_add(node["conv3x3"], node["bn1"], x, shortcut))
+    halves = [e.conv_affine_add(conv, bn, out, out)
               for conv, bn in zip(node["pointwise"], node["bn2"], strict=True)]
     return e.run(node["act2"], np.concatenate(halves, axis=1) if len(halves) > 1 else halves[0])

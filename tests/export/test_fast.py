@@ -20,8 +20,9 @@ from bnnas.export.fast import FastEngine  # noqa: E402
                                                             (3, 1, 2, False), (1, 2, 1, False)])
 def test_packed_conv_equals_the_reference_conv(channels, groups, kernel, stride, dilation,
                                                pad_bit):
-    """Sign, pack, im2col and popcount GEMM with its epilogue against the reference integer
-    conv followed by scale and bias: the same float32 values, bit for bit."""
+    """Sign, pack, im2col and popcount GEMM with its fused epilogue against the reference
+    integer conv followed by scale and bias, a BN affine and a residual add: the same float32
+    values, bit for bit."""
     rng = np.random.default_rng(channels + kernel)
     x = rng.standard_normal((2, channels, 9, 7)).astype(np.float32)
     threshold = (rng.standard_normal(channels) * 0.3).astype(np.float32)
@@ -34,8 +35,13 @@ def test_packed_conv_equals_the_reference_conv(channels, groups, kernel, stride,
     bits = x - threshold.reshape(1, -1, 1, 1) >= 0
     integers = K.binary_conv2d(bits, [pack_rows(w.reshape(len(w), -1)) for w in per_group],
                                *geometry, pad_bit)
-    expected = K.channel_affine(integers.astype(np.float32), scale, bias)
+    bn_scale, bn_bias = rng.standard_normal((2, 40)).astype(np.float32)
     oh, ow = integers.shape[2:]
+    residual = rng.standard_normal((2, 40, oh, ow)).astype(np.float32)
+    expected = K.channel_affine(integers.astype(np.float32), scale, bias)
+    expected = K.channel_affine(expected, bn_scale, bn_bias) + residual
+    affines = np.stack([scale, bias, bn_scale, bn_bias])
+    flags = np.ones(5, np.bool_)
     got = np.empty_like(expected)
     cg, og = channels // groups, 40 // groups
     for g, w in enumerate(per_group):
@@ -48,8 +54,30 @@ def test_packed_conv_equals_the_reference_conv(channels, groups, kernel, stride,
         assert cols.shape[1] == weights_t.shape[0] == fast_kernels.words_per_row(cg, kernel,
                                                                                  kernel)
         fast_kernels.conv_gemm(cols, weights_t, cg * kernel * kernel,
-                               scale[g * og : (g + 1) * og].copy(),
-                               bias[g * og : (g + 1) * og].copy(), True, True, got, g * og)
+                               affines[:, g * og : (g + 1) * og].copy(), flags,
+                               residual.reshape(2, 40, -1), got.reshape(2, 40, -1), g * og)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("steps", [[0, 1], [0], [2, 3, 4], [1, 4], []])
+def test_the_epilogue_applies_exactly_the_flagged_steps(steps):
+    """Each fused step (scale, bias, BN scale, BN bias, residual) only when flagged."""
+    rng = np.random.default_rng(len(steps))
+    cols = rng.integers(0, 2**63, (12, 2), dtype=np.uint64)
+    weights_t = rng.integers(0, 2**63, (2, 5), dtype=np.uint64)
+    affines = rng.standard_normal((4, 5)).astype(np.float32)
+    residual = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    flags = np.array([i in steps for i in range(5)], np.bool_)
+    got = np.empty((3, 5, 4), np.float32)
+    fast_kernels.conv_gemm(cols, weights_t, 128, affines, flags, residual, got, 0)
+    mismatches = np.bitwise_count(cols[:, None, :] ^ weights_t.T[None]).sum(-1, dtype=np.int64)
+    expected = (128 - 2 * mismatches).astype(np.float32).reshape(3, 4, 5).transpose(0, 2, 1)
+    for step in range(4):
+        if step in steps:
+            column = affines[step].reshape(1, 5, 1)
+            expected = expected * column if step % 2 == 0 else expected + column
+    if 4 in steps:
+        expected = expected + residual
     np.testing.assert_array_equal(got, expected)
 
 
@@ -82,8 +110,10 @@ def test_compiled_affine_equals_the_reference_affine(has_scale, has_bias):
     x = rng.standard_normal((2, 5, 4, 3)).astype(np.float32)
     scale, bias = rng.standard_normal((2, 5)).astype(np.float32)
     expected = K.channel_affine(x, scale if has_scale else None, bias if has_bias else None)
-    got = fast_kernels.channel_affine(x, scale, bias, has_scale, has_bias)
+    got = fast_kernels.channel_affine(x, scale, bias, has_scale, has_bias, np.empty_like(x))
     np.testing.assert_array_equal(got, expected)
+    fast_kernels.channel_affine(x, scale, bias, has_scale, has_bias, x)  # in place
+    np.testing.assert_array_equal(x, expected)
 
 
 def test_fast_engine_gives_the_reference_logits(make_zoo_source, make_genotype_source,
@@ -127,3 +157,34 @@ def test_thread_counts_do_not_change_the_logits_and_are_restored(make_zoo_source
         np.testing.assert_array_equal(FastEngine(packed, threads)(x), expected)
         np.testing.assert_array_equal(FastEngine(packed, threads)(x[:1]), expected_one)
     assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("name", ["birealnet18", "reactnet_a"])
+def test_fused_block_tails_give_the_reference_logits(make_zoo_source, name):
+    """Bi-Real and ReActNet blocks run conv, BN and residual add as one fused pass (the
+    timings name it); the logits stay identical to the reference engine's."""
+    packed = pack(make_zoo_source(name, (3, 16, 16), stem="small"))
+    x = np.random.default_rng(4).standard_normal((3, 3, 16, 16)).astype(np.float32)
+    fast = FastEngine(packed)
+    fast.timings = {}
+    np.testing.assert_array_equal(fast(x), Engine(packed)(x))
+    assert fast.timings.get("binary_conv2d+affine+add", 0) > 0
+
+
+def test_in_place_affines_never_touch_the_callers_arrays(make_zoo_source):
+    """A sequence's BN runs in place only on the sequence's own intermediates: the input
+    array and anything sharing its memory come back unchanged."""
+    packed = pack(make_zoo_source("bresnet_small", (1, 28, 28)))
+    engine = FastEngine(packed)
+    x = np.random.default_rng(5).standard_normal((4, 1, 28, 28)).astype(np.float32)
+    kept = x.copy()
+    np.testing.assert_array_equal(engine(x), Engine(packed)(kept))
+    np.testing.assert_array_equal(x, kept)
+    sequence = {"type": "sequential", "layers": [
+        {"type": "identity"}, {"type": "affine", "scale": None, "bias": None}]}
+    h = np.ones((1, 2, 3, 3), np.float32)
+    engine.array = lambda name: None if name is None else np.full(2, 3.0, np.float32)
+    sequence["layers"][1].update(scale="s", bias="b")
+    out = engine.run(sequence, h)
+    np.testing.assert_array_equal(h, 1.0)  # the identity passed h on: not changed in place
+    np.testing.assert_array_equal(out, 6.0)
