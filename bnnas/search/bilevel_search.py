@@ -272,7 +272,9 @@ class BilevelSearch:
             self.scheduler.step()
             self.epoch += 1
             genotype = self.derived()
-            warn_if_collapsed(genotype, self.epoch)
+            arch_record = self._arch_record(genotype)
+            warn_if_collapsed(genotype, self.epoch, arch_record.get("alphas_normal", [])
+                              + arch_record.get("alphas_reduce", []))
             record = {"epoch": self.epoch, "lr": lr, **stats,
                       "epoch_seconds": time.time() - tic}
             self.stopped = self.stopper.update(
@@ -280,7 +282,7 @@ class BilevelSearch:
             )
             if self.dist.is_main:
                 self.metrics.append(record)
-                self.alphas_log.append(self._arch_record(genotype))
+                self.alphas_log.append(arch_record)
                 save_epoch_checkpoint(self.checkpoint_dir, self.epoch, self.state_dict(),
                                       config.keep_checkpoints)
             log.info("search epoch %d/%d  loss %.4f acc %.2f%%  arch loss %s  %s  (%.1fs)",

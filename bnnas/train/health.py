@@ -12,7 +12,7 @@ every edge picks the same one (Zela et al., ICLR 2020; Chen and Hsieh, ICML 2020
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -45,13 +45,28 @@ def collapsed_op(genotype: Genotype) -> str | None:
     return next(iter(ops)) if len(ops) == 1 else None
 
 
-def warn_if_collapsed(genotype: Genotype, epoch: int) -> str | None:
-    """Log a warning if the derived cells use one op only; returns that op."""
+def decisive(distributions: Sequence[Sequence[float]]) -> bool:
+    """Whether op distributions (one row of probabilities per edge) have really chosen:
+    the strongest op leads the runner-up by at least half a uniform share on average. Early
+    in a search every row is near uniform and the argmax is noise; an all-same argmax then is
+    not a collapse."""
+    rows = [sorted(row, reverse=True) for row in distributions if len(row)]
+    if not rows:
+        return True
+    margins = [row[0] - (row[1] if len(row) > 1 else 0.0) for row in rows]
+    return sum(margins) / len(margins) >= 0.5 / max(len(r) for r in rows)
+
+
+def warn_if_collapsed(genotype: Genotype, epoch: int,
+                      distributions: Sequence[Sequence[float]] | None = None) -> str | None:
+    """Log a warning if the derived cells use one op only and the op distributions behind
+    them (if given) are :func:`decisive`; returns that op."""
     op = collapsed_op(genotype)
-    if op is not None:
+    if op is not None and (distributions is None or decisive(distributions)):
         log.warning(
             "warning: search epoch %d: every edge of the derived cells is %s; the op "
             "distributions have collapsed to one op (a known failure of differentiable "
             "search); try a lower arch.lr, more arch.warmup_epochs or early stopping", epoch, op,
         )
-    return op
+        return op
+    return None
