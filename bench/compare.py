@@ -5,7 +5,12 @@ the method's Fashion-MNIST config in ``ROOT/<method>-seed<S>/search``, then trai
 network from scratch in ``ROOT/<method>-seed<S>/train`` with the shared recipe
 (``bench/compare-recipe.yaml``; for MO-TS-BNAS and random search the lowest-error member of
 the front: ``--genotype pareto.json --pick best``); the hand-made baselines are trained with
-the same recipe in ``ROOT/<model>-seed<S>/train``. Each test accuracy is the trainer's, after
+the same recipe in ``ROOT/<model>-seed<S>/train``. Each search also gets a random control
+(Li & Talwalkar, UAI 2019; Yu et al., ICLR 2020): 3 random architectures of its own space within
+10% of the found network's OPs (``bnnas.search.random_arch``), drawn into
+``ROOT/<method>-seed<S>/random-ops/genotype-<k>.json`` and trained with the same recipe and
+seed in ``ROOT/<method>-seed<S>/random-ops/train-<k>``; the report lists them as
+``random-equal-ops (<method> space)``. Each test accuracy is the trainer's, after
 the last epoch. After every finished step the report is rebuilt (``bnnas.report``) into
 ``docs/results/`` (``report.md``, ``report.html``, plots, ``rows.json``) together with
 ``docs/results/compare.json``, one object per network (mean and std over the seeds done).
@@ -14,7 +19,8 @@ Hours on 2 cores, so it is resumable and runs one step at a time, in this order:
 
 1. cheap baselines (under 5e7 MACs per image; ``bresnet_small``, about 25 min for 30 epochs),
    every seed, so the table has rows within the first hour;
-2. the retrain of any search that has finished, as soon as it has;
+2. the retrain of any search that has finished, as soon as it has, and the drawing of its
+   random control (seconds); then the control's trainings (each as long as a retrain);
 3. then seed by seed: the searches, cheapest first (MO-TS-BNAS and random about an hour each,
    UBNAS three hours or more, BARS about six: docs/RESULTS.md), then the expensive baselines
    (``birealnet18`` takes about 18 min per epoch, 9 hours for 30; ``reactnet_a`` has
@@ -64,21 +70,27 @@ CHEAP_MACS = 5e7  # baselines below this many MACs per 1x28x28 image run first
 INPUT = (1, 28, 28)
 TITLE = "Fashion-MNIST: searched and hand-made binary networks, one training recipe"
 POLL_SECONDS = 60
+CONTROL = "random-ops"  # bnnas.search.random_arch.CONTROL_FOLDER, which the report reads
+RANDOM_MODULE = "bnnas.search.random_arch"
+RANDOM_NETS = 3  # random networks of equal OPs per search: the searched one must beat all
 
 
 @dataclass
 class Step:
     """One command of the study and the run folder it writes."""
 
-    kind: str  # "search" or "train"
+    kind: str  # "search", "train" or "random" (the random-ops control's genotypes)
     run_dir: Path
-    argv: list[str]  # bnnas arguments that start it afresh
+    argv: list[str]  # arguments of ``module`` that start it afresh
     priority: tuple[float, ...]
-    needs: Path | None = None  # a search folder that must have finished first
+    needs: Path | None = None  # a step folder that must have finished first
+    module: str = "bnnas"  # run as ``python -m <module>``
 
     @property
     def label(self) -> str:
-        return f"{self.run_dir.parent.name}/{self.run_dir.name}"
+        parts = self.run_dir.parts[-3:] if self.run_dir.parent.name == CONTROL else \
+            self.run_dir.parts[-2:]
+        return "/".join(parts)
 
     @property
     def log(self) -> Path:
@@ -90,14 +102,16 @@ def finished(run_dir: Path) -> bool:
 
 
 def command(step: Step) -> list[str]:
-    """Resume a folder a run already started in, else start afresh."""
-    if (step.run_dir / "config.yaml").is_file():
+    """Resume a folder a run already started in, else start afresh (the random genotypes
+    are drawn again: the draw is deterministic and takes seconds)."""
+    if step.module == "bnnas" and (step.run_dir / "config.yaml").is_file():
         return [step.kind, "--resume", str(step.run_dir), "--no-progress"]
     return step.argv
 
 
-def shown(argv: Sequence[str]) -> str:
-    return "bnnas " + shlex.join(argv)
+def shown(argv: Sequence[str], module: str = "bnnas") -> str:
+    program = "bnnas" if module == "bnnas" else f"python -m {module}"
+    return f"{program} {shlex.join(argv)}"
 
 
 def live_pid(run_dir: Path) -> int | None:
@@ -141,6 +155,28 @@ def _sets(pairs: Sequence[str]) -> list[str]:
     return [item for pair in pairs for item in ("--set", pair)]
 
 
+def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[str],
+                  epochs: int, training: list[str]) -> list[Step]:
+    """The random-ops control of one search: draw RANDOM_NETS random genotypes of its space
+    within 10% of the found network's OPs (seconds, right after its retrain is planned),
+    then train each with the same recipe and seed. The trainings cost as much as a retrain,
+    so they run after every retrain of the seed, before the next seed's searches."""
+    search, control = folder / "search", folder / CONTROL
+    draw = Step("random", control, [
+        *found, "--space", method, "--config", str(search / "config.yaml"), "--seed", str(seed),
+        "--count", str(RANDOM_NETS), "--out", str(control),
+    ], (1, seed, 0, rank, 1), needs=search, module=RANDOM_MODULE)
+    steps = [draw]
+    for k in range(RANDOM_NETS):
+        run = control / f"train-{k}"
+        steps.append(Step("train", run, [
+            "train", "--config", RECIPE, "--genotype", str(control / f"genotype-{k}.json"),
+            "--seed", str(seed), "--epochs", str(epochs), *training, "--out", str(run),
+            "--no-progress",
+        ], (1, seed, 1, rank, k), needs=control))
+    return steps
+
+
 def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
                seeds: Sequence[int], epochs: int, *, search_set: Sequence[str] = (),
                train_set: Sequence[str] = ()) -> list[Step]:
@@ -161,7 +197,8 @@ def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
                 "train", "--config", RECIPE, *found, "--seed", str(seed),
                 "--epochs", str(epochs), *training, "--out", str(folder / "train"),
                 "--no-progress",
-            ], (1, seed, rank), needs=search))
+            ], (1, seed, 0, rank), needs=search))
+            steps += control_steps(folder, method, seed, rank, found, epochs, training)
     costs = {model: training_macs(model) for model in baselines}
     for seed in seeds:
         for model in baselines:
@@ -215,7 +252,7 @@ def plan_lines(steps: Sequence[Step]) -> list[str]:
         if not ready:
             break
         step = min(ready, key=lambda s: s.priority)
-        lines.append(f"{shown(command(step))} > {step.log} 2>&1")
+        lines.append(f"{shown(command(step), step.module)} > {step.log} 2>&1")
         done.add(step.run_dir)
         pending.remove(step)
     return lines
@@ -235,9 +272,9 @@ def run_step(step: Step) -> int:
     argv = command(step)
     step.run_dir.parent.mkdir(parents=True, exist_ok=True)
     with open(step.log, "a", encoding="utf-8") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shown(argv)}\n")
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shown(argv, step.module)}\n")
         log.flush()
-        proc = subprocess.Popen([sys.executable, "-m", "bnnas", *argv], stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", step.module, *argv], stdout=log,
                                 stderr=subprocess.STDOUT)
         try:
             code = proc.wait()
@@ -246,7 +283,8 @@ def run_step(step: Step) -> int:
             proc.wait()
             raise
     if code == 0:
-        (step.run_dir / "command.txt").write_text(shown(step.argv) + "\n", encoding="utf-8")
+        (step.run_dir / "command.txt").write_text(shown(step.argv, step.module) + "\n",
+                                                  encoding="utf-8")
     return code
 
 
@@ -310,8 +348,8 @@ def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
             time.sleep(poll)
             continue
         tic = time.time()
-        print(f"{time.strftime('%H:%M:%S')} start {step.label}: {shown(command(step))}",
-              flush=True)
+        print(f"{time.strftime('%H:%M:%S')} start {step.label}: "
+              f"{shown(command(step), step.module)}", flush=True)
         code = run_step(step)
         minutes = (time.time() - tic) / 60
         if code != 0:

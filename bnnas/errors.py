@@ -46,3 +46,8 @@ class ExportError(BnnasError):
 class ReportError(BnnasError):
     """Folders a report cannot be built from: not run folders, corrupt result files, or no
     finished run at all."""
+
+
+class SamplingError(BnnasError):
+    """Random architectures that cannot meet their constraints (e.g. an OPs tolerance) within
+    the draws allowed."""

@@ -7,7 +7,9 @@ the search time and method from the search folder that wrote the genotype.
 
 Rows are named so that runs differing only in their seed share a name and can be averaged:
 a zoo model by its name (and constructor arguments), a searched network by the method that
-found it (and the front member it took, ``mots (best)``).
+found it (and the front member it took, ``mots (best)``), and a random network of a search's
+random control (a genotype in a ``random-ops`` folder, :mod:`bnnas.search.random_arch`) by
+the space it was drawn from and its number: ``random-equal-ops (ubnas space) #0``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from bnnas.errors import BnnasError, ReportError
-from bnnas.report.folders import read_config, read_json, search_folder_of, stored_command
+from bnnas.report.folders import (
+    read_config,
+    read_json,
+    resolve_config_path,
+    search_folder_of,
+    stored_command,
+)
 from bnnas.report.searches import load_search
 
 HAND_MADE = "hand-made"
@@ -67,6 +75,22 @@ def train_command(run: Path) -> str:
     return stored_command(run) or f"bnnas train --config {shlex.quote(str(run / 'config.yaml'))}"
 
 
+def random_control_of(genotype: str | None, run: Path) -> tuple[str, str] | None:
+    """``(method, name)`` of a network drawn by a random control: its genotype file lies in
+    a ``random-ops`` folder whose ``result.json`` names the space; None for any other run."""
+    from bnnas.search.random_arch import CONTROL_FOLDER
+
+    path = resolve_config_path(genotype, run) if genotype else None
+    if path is None or path.parent.name != CONTROL_FOLDER:
+        return None
+    info = read_json(path.parent / "result.json") if (path.parent / "result.json").is_file() \
+        else {}
+    space = info.get("space") if isinstance(info, dict) else None
+    method = f"random-equal-ops ({space if isinstance(space, str) else 'unknown'} space)"
+    number = path.stem.removeprefix("genotype-")
+    return method, f"{method} #{number}"
+
+
 def _profile_totals(run: Path) -> dict[str, float]:
     from bnnas.metrics import profile
     from bnnas.train import load_trained_model
@@ -91,7 +115,12 @@ def row_from_train_run(run: Path) -> Row:
     args = model.get("args") or {}
     search_dir = search_folder_of(model.get("genotype"), run)
     search = load_search(search_dir) if search_dir is not None else None
-    if model.get("genotype"):
+    control = random_control_of(model.get("genotype"), run)
+    if control is not None:
+        method, name = control
+        if args:
+            name += f" [{_arguments(args)}]"
+    elif model.get("genotype"):
         method = search.method if search is not None else "genotype"
         name = method if search is not None else Path(model["genotype"]).stem
         if model.get("pick") is not None:

@@ -61,7 +61,7 @@ def plan(capsys, root, *extra):
 def test_plan_skips_finished_resumes_stopped_and_orders_cheap_first(half_done, capsys):
     root = half_done
     lines = plan(capsys, root)
-    commands = [line.split(" > ")[0] for line in lines]
+    commands = [line.split(" > ")[0] for line in lines if "/random-ops" not in line]
     assert commands == [
         f"bnnas train --config bench/compare-recipe.yaml --model bresnet_small --seed 1 "
         f"--epochs 7 --out {root}/bresnet_small-seed1/train --no-progress",
@@ -88,6 +88,7 @@ def test_plan_skips_finished_resumes_stopped_and_orders_cheap_first(half_done, c
         f"--epochs 7 --out {root}/birealnet18-seed1/train --no-progress",
     ]
     assert lines[0].endswith(f" > {root}/bresnet_small-seed1/train.log 2>&1")
+    assert len(lines) == len(commands) + 4 * (1 + 3)  # each search's random-ops control
     # random search runs the MO-TS-BNAS config with the random method
     lines = plan(capsys, root, "--methods", "random", "--search-set", "data.limit=1024")
     searches = [line for line in lines if "--method" in line]
@@ -162,3 +163,52 @@ def test_a_short_real_pass_trains_reports_and_then_has_nothing_left(tmp_path, mo
     assert not (root / "compare.pid").exists()
     steps = compare.plan_steps(root, [], ["bresnet_small"], [0, 1], 1)
     assert compare.plan_lines(steps) == []
+
+
+def test_each_finished_search_gets_its_random_ops_control_after_the_retrains(tmp_path, capsys,
+                                                                             monkeypatch):
+    """Draw the control right after the retrain, train its 3 networks after every retrain
+    of the seed; a drawn control leaves only its trainings."""
+    from bnnas.search.random_arch import CONTROL_FOLDER
+
+    monkeypatch.chdir(REPO)
+    root = tmp_path / "compare"
+    for method in ("mots", "ubnas"):
+        finish(root / f"{method}-seed0" / "search")
+        (root / f"{method}-seed0" / "search" / "method.txt").write_text(f"{method}\n")
+    finish(root / "bresnet_small-seed0" / "train")
+    lines = plan(capsys, root, "--seeds", "0", "--baselines", "bresnet_small")
+    recipe = "bnnas train --config bench/compare-recipe.yaml"
+
+    def trains(method):
+        ops = root / f"{method}-seed0" / CONTROL_FOLDER
+        return [f"{recipe} --genotype {ops}/genotype-{k}.json --seed 0 --epochs 7 "
+                f"--out {ops}/train-{k} --no-progress > {ops}/train-{k}.log 2>&1"
+                for k in range(3)]
+
+    def draw(method, found):
+        search, ops = root / f"{method}-seed0" / "search", root / f"{method}-seed0" / "random-ops"
+        return (f"python -m bnnas.search.random_arch --genotype {search}/{found} --space "
+                f"{method} --config {search}/config.yaml --seed 0 --count 3 --out {ops} "
+                f"> {ops}.log 2>&1")
+
+    assert lines == [
+        f"{recipe} --genotype {root}/mots-seed0/search/pareto.json --pick best --seed 0 "
+        f"--epochs 7 --out {root}/mots-seed0/train --no-progress > {root}/mots-seed0/train.log "
+        "2>&1",
+        draw("mots", "pareto.json --pick best"),
+        f"{recipe} --genotype {root}/ubnas-seed0/search/genotype.json --seed 0 --epochs 7 "
+        f"--out {root}/ubnas-seed0/train --no-progress > {root}/ubnas-seed0/train.log 2>&1",
+        draw("ubnas", "genotype.json"),
+        *trains("mots"),
+        *trains("ubnas"),
+    ]
+    finish(root / "ubnas-seed0" / "train")
+    (root / "ubnas-seed0" / "random-ops").mkdir()
+    (root / "ubnas-seed0" / "random-ops" / "result.json").write_text('{"space": "ubnas"}')
+    lines = plan(capsys, root, "--seeds", "0", "--baselines", "bresnet_small",
+                 "--methods", "ubnas")
+    assert lines == trains("ubnas")
+    steps = compare.plan_steps(root, ["ubnas"], [], [0], 7)
+    assert [s.label for s in steps][-1] == "ubnas-seed0/random-ops/train-2"
+    assert compare.CONTROL == CONTROL_FOLDER
