@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_user_error, run_cli
 
-from bnnas.cli import main
 from bnnas.train import Trainer
 
 FILES = {
@@ -29,22 +29,6 @@ def write_fake_fashion_mnist(folder, magic_byte=0x08):
         header = bytes([0, 0, magic_byte, len(shape)]) + np.asarray(shape, ">u4").tobytes()
         (folder / name).write_bytes(gzip.compress(header + array.tobytes()))
     return folder
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code, err, *fragments):
-    assert code == 2
-    lines = err.strip().splitlines()
-    errors = [line for line in lines if line.startswith("bnnas: error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0], err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
 
 
 FAST_TRAIN = ["--epochs", "1", "--no-progress", "--set", "data.batch_size=250"]

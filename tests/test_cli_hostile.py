@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_user_error, run_cli
 
 from bnnas.cli import main
 from bnnas.train import checkpoint as checkpoint_module
@@ -29,23 +30,6 @@ GENOTYPE = {
 }
 TINY_TRAIN = ["--epochs", "1", "--no-progress", "--set", "data.batch_size=64",
               "--set", "data.limit=64", "--set", "model.args.blocks_per_stage=1"]
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code, err, *fragments):
-    """Exit 2, exactly one error line (the last on stderr), no traceback, the fragments."""
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    errors = [line for line in lines if line.startswith("bnnas: error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0], err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
 
 
 def snapshot(folder):

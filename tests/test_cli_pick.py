@@ -4,8 +4,8 @@ import json
 
 import pytest
 import yaml
+from cli_helpers import assert_user_error, run_cli
 
-from bnnas.cli import main
 from bnnas.metrics import profile
 from bnnas.search.pareto import ParetoFront, ParetoMember
 from bnnas.space import CellGenotype, Genotype, Layout, Network
@@ -18,23 +18,6 @@ CELL = CellGenotype(
     concat=(2, 3),
 )
 FAST_TRAIN = ["--epochs", "1", "--no-progress", "--set", "data.batch_size=250"]
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_user_error(code, err, *fragments):
-    """Exit 2 with one ``bnnas: error:`` line holding every fragment, no traceback."""
-    assert code == 2
-    lines = err.strip().splitlines()
-    errors = [line for line in lines if line.startswith("bnnas: error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0], err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
 
 
 def member(channels, error):

@@ -7,6 +7,8 @@ import struct
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_user_error as _assert_user_error
+from cli_helpers import run_cli
 
 from bnnas.cli import main
 from bnnas.config import load_config, to_dict
@@ -18,21 +20,13 @@ from bnnas.space import CellGenotype, Genotype, Layout, Network
 from bnnas.train import TrainConfig, build_model, save_checkpoint
 from bnnas.train.builder import model_meta
 
-SHAPE = (1, 28, 28)
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def assert_user_error(code, err, *fragments):
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bnnas: error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+    """These commands' errors must also be the only line on stderr."""
+    _assert_user_error(code, err, *fragments, alone=True)
+
+
+SHAPE = (1, 28, 28)
 
 
 def fashion_batch(n: int):

@@ -8,26 +8,20 @@ import shutil
 import statistics
 
 import pytest
+from cli_helpers import assert_user_error as _assert_user_error
+from cli_helpers import run_cli
 
 from bnnas.cli import main
 from bnnas.metrics import profile
 from bnnas.train import load_trained_model
 
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def assert_user_error(code, err, *fragments):
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bnnas: error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+    """These commands' errors must also be the only line on stderr."""
+    _assert_user_error(code, err, *fragments, alone=True)
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")

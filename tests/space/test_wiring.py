@@ -3,19 +3,13 @@
 import json
 
 import pytest
+from cli_helpers import run_cli
 
-from bnnas.cli import main
 from bnnas.space.genotype import CellGenotype, Genotype
 from bnnas.space.layout import Layout
 from bnnas.train import load_trained_model
 from bnnas.train.builder import build_model
 from bnnas.train.config import ModelConfig
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
