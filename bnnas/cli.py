@@ -111,11 +111,9 @@ def _train_overrides(args: argparse.Namespace) -> list[str]:
 def cmd_train(args: argparse.Namespace) -> int:
     from bnnas.runs import (
         check_new_run_dir,
-        create_run_dir,
         default_run_dir,
         existing_run_dir,
         setup_logging,
-        write_text_atomic,
     )
     from bnnas.train import TrainConfig, Trainer
 
@@ -132,15 +130,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Data, model and teacher load before anything is written: a run that cannot start
     # leaves no folder behind.
     trainer = Trainer(config, run_dir, progress=not args.no_progress)
-    with deferred_signals():  # a stop now would leave a folder that cannot be resumed
-        if not trainer.dist.is_main:
-            pass  # under torchrun only rank 0 writes the run folder
-        elif args.resume is None:
-            if args.overwrite:
-                create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
-            _start_run(run_dir, config)
-        elif overrides:
-            write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
+    if trainer.dist.is_main:  # under torchrun only rank 0 writes the run folder
+        _prepare_run_dir(run_dir, config, args, overrides)
     try:
         setup_logging(run_dir)
         log.info("run folder %s", run_dir)
@@ -181,11 +172,9 @@ def stopped_line(command: str, run_dir: Path, stop: Interrupted) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     from bnnas.runs import (
         check_new_run_dir,
-        create_run_dir,
         default_run_dir,
         existing_run_dir,
         setup_logging,
-        write_text_atomic,
     )
     from bnnas.search.methods import SEARCH_METHODS
 
@@ -218,15 +207,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(dump_yaml(config), end="")
         return 0
     runner = method.runner_class(config, run_dir, progress=not args.no_progress)
-    with deferred_signals():  # a stop now would leave a folder that cannot be resumed
-        if not runner.dist.is_main:
-            pass  # under torchrun only rank 0 writes the run folder
-        elif args.resume is None:
-            if args.overwrite:
-                create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
-            _start_run(run_dir, config, {"method.txt": name})
-        elif overrides:
-            write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
+    if runner.dist.is_main:  # under torchrun only rank 0 writes the run folder
+        _prepare_run_dir(run_dir, config, args, overrides, {"method.txt": name})
     try:
         setup_logging(run_dir)
         log.info("%s search in %s", name, run_dir)
@@ -445,6 +427,22 @@ def cmd_report(args: argparse.Namespace) -> int:
 def packaged_config(name: str) -> Path:
     """A config file shipped inside the package (``bnnas/configs``)."""
     return Path(__file__).resolve().parent / "configs" / name
+
+
+def _prepare_run_dir(run_dir: Path, config: object, args: argparse.Namespace,
+                     overrides: list[str], files: dict[str, str] | None = None) -> None:
+    """A fresh run folder (an ``--overwrite``-n one moved aside first), or, on ``--resume``
+    with ``--set`` changes, the folder's config rewritten; never interrupted half-way (a stop
+    then would leave a folder that cannot be resumed)."""
+    from bnnas.runs import create_run_dir, write_text_atomic
+
+    with deferred_signals():
+        if args.resume is None:
+            if args.overwrite:
+                create_run_dir(run_dir, overwrite=True)  # moves the old folder aside
+            _start_run(run_dir, config, files)
+        elif overrides:
+            write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
 
 
 def _start_run(run_dir: Path, config: object, files: dict[str, str] | None = None) -> None:

@@ -211,8 +211,8 @@ def _packable(node: Node) -> bool:
 
 
 def _slice(values: np.ndarray | None, start: int, length: int) -> np.ndarray:
-    """``values[start : start + length]`` as contiguous float32 (ones-free zeros when absent:
-    the kernels skip the operation then)."""
+    """``values[start : start + length]`` as contiguous float32; zeros when absent (a
+    placeholder: the kernels skip the operation then)."""
     if values is None:
         return np.zeros(length, np.float32)
     return np.ascontiguousarray(values.reshape(-1)[start : start + length], np.float32)

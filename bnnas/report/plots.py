@@ -84,13 +84,7 @@ def accuracy_vs_ops(summaries: Sequence[Summary]) -> bytes | None:
             ax.annotate(f"{s.name} (published)", (0.01, s.value("test_acc")),
                         xycoords=("axes fraction", "data"), fontsize=7, color="dimgray",
                         va="bottom")
-    ax.set_xscale("log")
-    ax.set_xlabel("OPs (BOPs / 64 + FLOPs)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Test accuracy against OPs")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    return _png(fig)
+    return _ops_plot_png(fig, ax, "test accuracy (%)", "Test accuracy against OPs")
 
 
 def fronts(searches: Sequence[SearchRun], summaries: Sequence[Summary]) -> bytes | None:
@@ -108,10 +102,16 @@ def fronts(searches: Sequence[SearchRun], summaries: Sequence[Summary]) -> bytes
                 color=_colour(search.method), label=f"{search.label}: front (supernet accuracy)")
     _draw_measured(ax, _measured(summaries), legend=False)
     ax.plot([], [], "o", color="gray", label="trained networks (test accuracy)")
+    return _ops_plot_png(fig, ax, "accuracy (%)",
+                         "Multi-objective search fronts and trained networks")
+
+
+def _ops_plot_png(fig: Figure, ax: Axes, ylabel: str, title: str) -> bytes:
+    """Finish an accuracy-against-OPs plot (log OPs axis, grid, legend) as PNG bytes."""
     ax.set_xscale("log")
     ax.set_xlabel("OPs (BOPs / 64 + FLOPs)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("Multi-objective search fronts and trained networks")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return _png(fig)
