@@ -10,10 +10,13 @@ the same recipe in ``ROOT/<model>-seed<S>/train``. Each search also gets a rando
 10% of the found network's OPs (``bnnas.search.random_arch``), drawn into
 ``ROOT/<method>-seed<S>/random-ops/genotype-<k>.json`` and trained with the same recipe and
 seed in ``ROOT/<method>-seed<S>/random-ops/train-<k>``; the report lists them as
-``random-equal-ops (<method> space)``. Each test accuracy is the trainer's, after
-the last epoch. After every finished step the report is rebuilt (``bnnas.report``) into
-``docs/results/`` (``report.md``, ``report.html``, plots, ``rows.json``) together with
-``docs/results/compare.json``, one object per network (mean and std over the seeds done).
+``random-equal-ops (<method> space)``. ``--layout METHOD:KEY=VALUE`` retrains a method's
+found cells on another layout (``--set model.args.KEY=VALUE``; its random control is drawn on
+that layout too), e.g. to bring a search's derived network under an OPs budget. Each test
+accuracy is the trainer's, after the last epoch. After every finished step the report is
+rebuilt (``bnnas.report``) into ``docs/results/`` (``report.md``, ``report.html``, plots,
+``rows.json``) together with ``docs/results/compare.json``, one object per network (mean and
+std over the seeds done).
 
 Hours on 2 cores, so it is resumable and runs one step at a time, in this order:
 
@@ -156,7 +159,7 @@ def _sets(pairs: Sequence[str]) -> list[str]:
 
 
 def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[str],
-                  epochs: int, training: list[str]) -> list[Step]:
+                  epochs: int, training: list[str], layout: Sequence[str] = ()) -> list[Step]:
     """The random-ops control of one search: draw RANDOM_NETS random genotypes of its space
     within 10% of the found network's OPs (seconds, right after its retrain is planned),
     then train each with the same recipe and seed. The trainings cost as much as a retrain,
@@ -165,6 +168,7 @@ def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[s
     draw = Step("random", control, [
         *found, "--space", method, "--config", str(search / "config.yaml"), "--seed", str(seed),
         "--count", str(RANDOM_NETS), "--out", str(control),
+        *[item for pair in layout for item in ("--arg", pair)],
     ], (1, seed, 0, rank, 1), needs=search, module=RANDOM_MODULE)
     steps = [draw]
     for k in range(RANDOM_NETS):
@@ -179,9 +183,12 @@ def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[s
 
 def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
                seeds: Sequence[int], epochs: int, *, search_set: Sequence[str] = (),
-               train_set: Sequence[str] = ()) -> list[Step]:
-    """Every step of the study, done or not, with its priority (lower runs first)."""
+               train_set: Sequence[str] = (),
+               layouts: dict[str, list[str]] | None = None) -> list[Step]:
+    """Every step of the study, done or not, with its priority (lower runs first);
+    ``layouts`` maps a method to the ``KEY=VALUE`` layout changes of its retrain."""
     searching, training = _sets(search_set), _sets(train_set)
+    layouts = layouts or {}
     steps = []
     for seed in seeds:
         for rank, method in enumerate(methods):
@@ -193,12 +200,14 @@ def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
             ], (2, seed, 0, rank)))
             found = ["--genotype", str(search / "pareto.json"), "--pick", "best"] \
                 if method in MULTI_OBJECTIVE else ["--genotype", str(search / "genotype.json")]
+            layout = layouts.get(method, [])
+            relaid = _sets([f"model.args.{pair}" for pair in layout])
             steps.append(Step("train", folder / "train", [
                 "train", "--config", RECIPE, *found, "--seed", str(seed),
-                "--epochs", str(epochs), *training, "--out", str(folder / "train"),
+                "--epochs", str(epochs), *relaid, *training, "--out", str(folder / "train"),
                 "--no-progress",
             ], (1, seed, 0, rank), needs=search))
-            steps += control_steps(folder, method, seed, rank, found, epochs, training)
+            steps += control_steps(folder, method, seed, rank, found, epochs, training, layout)
     costs = {model: training_macs(model) for model in baselines}
     for seed in seeds:
         for model in baselines:
@@ -369,6 +378,18 @@ def _names(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _layouts(items: Sequence[str], methods: Sequence[str]) -> dict[str, list[str]]:
+    """``["ubnas:cells=5", "ubnas:channels=8"]`` -> ``{"ubnas": ["cells=5", "channels=8"]}``."""
+    layouts: dict[str, list[str]] = {}
+    for item in items:
+        method, _, pair = item.partition(":")
+        if method not in methods or "=" not in pair:
+            raise ValueError(f"--layout takes METHOD:KEY=VALUE with METHOD one of "
+                             f"{', '.join(methods)}, e.g. ubnas:cells=5; got {item!r}")
+        layouts.setdefault(method, []).append(pair)
+    return layouts
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="runs/compare", help="folder of all runs")
@@ -383,6 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "trial: --search-set data.limit=1024)")
     parser.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for every train (repeatable)")
+    parser.add_argument("--layout", action="append", default=[], metavar="METHOD:KEY=VALUE",
+                        help="retrain a method's found cells on another layout, e.g. "
+                        "ubnas:cells=5 (repeatable; its random control uses it too)")
     parser.add_argument("--results", default="docs/results",
                         help="folder of the report and compare.json (default docs/results)")
     parser.add_argument("--literature", default=LITERATURE,
@@ -406,9 +430,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--epochs must be >= 1")
     if not Path(RECIPE).is_file():
         parser.error(f"{RECIPE} not found; run compare.py from the repository root")
+    try:
+        layouts = _layouts(args.layout, methods)
+    except ValueError as error:
+        parser.error(str(error))
     root = Path(args.root)
     steps = plan_steps(root, methods, baselines, seeds, args.epochs,
-                       search_set=args.search_set, train_set=args.train_set)
+                       search_set=args.search_set, train_set=args.train_set, layouts=layouts)
     if args.only_plan:
         print("\n".join(plan_lines(steps)))
         return 0

@@ -224,8 +224,29 @@ class ArchEncoding:
         for position in drawn:
             options = self._alternatives(genes, position)
             genes[position] = options[int(rng.integers(len(options)))]
+        return self._canonical(genes)
+
+    def neighbour(self, vector: Sequence[int], rng: np.random.Generator) -> Vector:
+        """One gene changed to another valid value, position and value drawn uniformly.
+
+        A symmetric proposal, as a Metropolis walk needs (Metropolis et al., 1953): which
+        positions can change (every op gene; an input gene from node 1 on) and how many
+        values each may take do not depend on the current vector, so each vector is proposed
+        from each of its neighbours with the same probability.
+        """
+        genes = list(self._check(vector))
+        mutable = [p for p in range(self.length) if self._alternatives(genes, p)]
+        if not mutable:
+            return tuple(genes)
+        position = mutable[int(rng.integers(len(mutable)))]
+        options = self._alternatives(genes, position)
+        genes[position] = options[int(rng.integers(len(options)))]
+        return self._canonical(genes)
+
+    def _canonical(self, genes: list[int]) -> Vector:
+        """Each node's block with its smaller input first, so equal cells have equal vectors."""
         for start in range(0, self.length, len(GENES)):
-            if genes[start] > genes[start + 2]:  # re-sort the block: keep vectors canonical
+            if genes[start] > genes[start + 2]:
                 a, op_a, b, op_b = genes[start : start + len(GENES)]
                 genes[start : start + len(GENES)] = [b, op_b, a, op_a]
         return tuple(genes)

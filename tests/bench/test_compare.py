@@ -212,3 +212,23 @@ def test_each_finished_search_gets_its_random_ops_control_after_the_retrains(tmp
     steps = compare.plan_steps(root, ["ubnas"], [], [0], 7)
     assert [s.label for s in steps][-1] == "ubnas-seed0/random-ops/train-2"
     assert compare.CONTROL == CONTROL_FOLDER
+
+
+def test_layout_moves_one_methods_retrain_and_its_control(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    root = tmp_path / "compare"
+    for method in ("mots", "ubnas"):
+        finish(root / f"{method}-seed0" / "search")
+    finish(root / "bresnet_small-seed0" / "train")
+    lines = plan(capsys, root, "--seeds", "0", "--baselines", "bresnet_small",
+                 "--layout", "ubnas:cells=5", "--layout", "ubnas:channels=8")
+    ubnas = [line for line in lines if "ubnas-seed0" in line]
+    mots = [line for line in lines if "mots-seed0" in line]
+    assert "--set model.args.cells=5 --set model.args.channels=8" in ubnas[0]
+    assert ubnas[1].startswith("python -m bnnas.search.random_arch")
+    assert "--arg cells=5 --arg channels=8" in ubnas[1]
+    assert not any("model.args" in line for line in ubnas[2:] + mots)
+    assert not any("--arg" in line for line in mots)
+    with pytest.raises(SystemExit):
+        compare.main(["--only-plan", "--root", str(root), "--layout", "ubnas-cells=5"])
+    assert "--layout takes METHOD:KEY=VALUE" in capsys.readouterr().err

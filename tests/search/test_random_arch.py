@@ -63,9 +63,51 @@ def test_bars_cells_keep_an_input_per_node_and_at_most_max_skip_skips():
 
 def test_too_few_within_the_tries_is_one_line_error():
     with pytest.raises(SamplingError, match=r"^only [0-2] of 3 random ubnas architectures "
-                       r"within ±0% of [\d.e+]+ OPs in 2 draws; raise the tolerance"):
+                       r"within ±0% of [\d.e+]+ OPs in 2 draws and a walk of 0 steps; raise"):
         random_genotypes_like(DARTS, "ubnas", 3, np.random.default_rng(0), 0.0, SHAPE,
-                              max_tries=2)
+                              max_tries=2, walk_steps=0)
+
+
+COSTLIEST_CELL = CellGenotype(nodes=((("bin_conv_5x5", 0), ("bin_conv_5x5", 1)),
+                                     (("bin_conv_5x5", 0), ("bin_conv_5x5", 2))), concat=(2, 3))
+COSTLIEST = Genotype(COSTLIEST_CELL, COSTLIEST_CELL, DARTS.layout)
+
+
+def test_the_walk_reaches_a_band_the_uniform_draws_miss():
+    """Every edge of the reference is the costliest op, so uniform draws almost never come
+    within 5% of it; the walk from it does, and stays valid, distinct and seeded."""
+    def walk(seed):
+        measured, how = [], []
+        out = random_genotypes_like(COSTLIEST, "ubnas", 3, np.random.default_rng(seed), 0.05,
+                                    SHAPE, max_tries=20, measured=measured, how=how)
+        return out, measured, how
+
+    with pytest.raises(SamplingError, match="in 20 draws and a walk of 0 steps"):
+        random_genotypes_like(COSTLIEST, "ubnas", 3, np.random.default_rng(0), 0.05, SHAPE,
+                              max_tries=20, walk_steps=0)
+    out, measured, how = walk(0)
+    target = network_ops(COSTLIEST, SHAPE, 10)
+    assert how == ["walk"] * 3 and len({*out, COSTLIEST}) == 4
+    for genotype, ops in zip(out, measured, strict=True):
+        genotype.validate(set(default_config("ubnas").space.ops))
+        assert network_ops(genotype, SHAPE, 10) == ops and abs(ops - target) <= 0.05 * target
+    assert walk(0)[0] == out and walk(1)[0] != out
+
+
+def test_the_bars_walk_keeps_the_dense_cell_rules():
+    config = default_config("bars")
+    config.derive.max_skip = 1
+    measured, how = [], []
+    out = random_genotypes_like(BARS, "bars", 3, np.random.default_rng(0), 0.3, SHAPE,
+                                max_tries=0, config=config, measured=measured, how=how)
+    target = network_ops(BARS, SHAPE, 10)
+    assert how == ["walk"] * 3 and len({*out, BARS}) == 4
+    for genotype, ops in zip(out, measured, strict=True):
+        genotype.validate(set(config.space.ops))
+        assert abs(ops - target) <= 0.3 * target
+        for cell in (genotype.normal, genotype.reduce):
+            assert all(cell.nodes) and cell.concat == (1, 2) and cell.output == "add"
+            assert sum(op == "skip_connect" for node in cell.nodes for op, _ in node) <= 1
 
 
 def test_a_genotype_of_another_space_is_refused():

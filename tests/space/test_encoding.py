@@ -237,3 +237,29 @@ def test_genotypes_the_encoding_cannot_express():
             encoding.encode((cell(two), bad))
     with pytest.raises(GenotypeError, match="Genotype or a \\(normal, reduce\\) pair"):
         encoding.encode(normal)
+
+
+@pytest.mark.parametrize(("ops", "steps", "states"), [
+    (("bin_conv_3x3", "max_pool_3x3"), 1, 16), (("bin_conv_3x3",), 2, 9)])
+def test_neighbour_walk_visits_every_architecture_equally_often(ops, steps, states):
+    """A symmetric proposal leaves the uniform distribution stationary: an unconstrained walk
+    spends about the same time in each architecture (ops change in the first space, inputs in
+    the second), and each step changes exactly one gene."""
+    encoding = ArchEncoding(ops, steps)
+    rng = np.random.default_rng(0)
+    vector = encoding.sample(rng)
+    visits: dict[tuple[int, ...], int] = {}
+    for _ in range(32_000):
+        after = encoding.neighbour(vector, rng)
+        assert after != vector and encoding.decode(after)
+        vector = after
+        visits[vector] = visits.get(vector, 0) + 1
+    assert len(visits) == states
+    share = np.array(list(visits.values())) / sum(visits.values())
+    assert np.abs(share * states - 1).max() < 0.15
+
+
+def test_neighbour_in_a_space_of_one_architecture_is_the_same():
+    encoding = ArchEncoding(("bin_conv_3x3",), 1)
+    vector = encoding.sample(np.random.default_rng(0))
+    assert encoding.neighbour(vector, np.random.default_rng(1)) == vector
