@@ -275,9 +275,17 @@ def _raise_stopped(signum: int, frame: object) -> None:
     raise TerminatedError
 
 
-def run_step(step: Step) -> int:
-    """Run one step to its end; output to its log, and its command line into the run
-    folder when it succeeds."""
+@dataclass
+class Running:
+    """A step compare.py started and has not seen end yet."""
+
+    step: Step
+    proc: subprocess.Popen
+    started: float
+
+
+def start_step(step: Step) -> Running:
+    """Start one step, its output appended to its log."""
     argv = command(step)
     step.run_dir.parent.mkdir(parents=True, exist_ok=True)
     with open(step.log, "a", encoding="utf-8") as log:
@@ -285,16 +293,24 @@ def run_step(step: Step) -> int:
         log.flush()
         proc = subprocess.Popen([sys.executable, "-m", step.module, *argv], stdout=log,
                                 stderr=subprocess.STDOUT)
-        try:
-            code = proc.wait()
-        except (TerminatedError, KeyboardInterrupt):
-            proc.send_signal(signal.SIGTERM)  # train and search stop at a checkpoint
-            proc.wait()
-            raise
+    return Running(step, proc, time.time())
+
+
+def end_step(running: Running, code: int) -> None:
+    """After a step ended: its command line into its run folder when it succeeded."""
     if code == 0:
+        step = running.step
         (step.run_dir / "command.txt").write_text(shown(step.argv, step.module) + "\n",
                                                   encoding="utf-8")
-    return code
+
+
+def stop_all(running: Sequence[Running]) -> None:
+    """SIGTERM to every step still running (train and search stop at a checkpoint)."""
+    for item in running:
+        if item.proc.poll() is None:
+            item.proc.send_signal(signal.SIGTERM)
+    for item in running:
+        item.proc.wait()
 
 
 def update_results(root: Path, results: Path, literature: str | None) -> None:
@@ -338,36 +354,54 @@ def _lock(root: Path) -> Path:
 
 
 def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
-        wait_live: bool = False, poll: float = POLL_SECONDS) -> int:
-    """Run every step; 0 if all finished, 1 if any failed."""
+        wait_live: bool = False, poll: float = POLL_SECONDS, jobs: int | None = None) -> int:
+    """Run every step; 0 if all finished, 1 if any failed. With ``jobs`` None one at a time,
+    whatever other processes run; else up to ``jobs`` steps at once counting the steps
+    other processes run (on a machine of ``jobs`` cores no more than that many share it)."""
     failed: set[Path] = set()
     announced: set[int] = set()
+    running: list[Running] = []
     _safe_update(root, results, literature)
-    while True:
-        step = next_step(steps, failed, wait_live=wait_live)
-        if step is None:
-            live = waiting_for(steps, failed)
-            if not live:
-                break
-            for other, pid in live:
-                if pid not in announced:
-                    print(f"{time.strftime('%H:%M:%S')} waiting for pid {pid} "
-                          f"({other.label})", flush=True)
-                    announced.add(pid)
-            time.sleep(poll)
-            continue
-        tic = time.time()
-        print(f"{time.strftime('%H:%M:%S')} start {step.label}: "
-              f"{shown(command(step), step.module)}", flush=True)
-        code = run_step(step)
-        minutes = (time.time() - tic) / 60
-        if code != 0:
-            failed.add(step.run_dir)
-            print(f"{time.strftime('%H:%M:%S')} FAILED {step.label} (exit {code}, "
-                  f"{minutes:.1f} min); see {step.log}", flush=True)
-            continue
-        print(f"{time.strftime('%H:%M:%S')} done {step.label} ({minutes:.1f} min)", flush=True)
-        _safe_update(root, results, literature)
+    try:
+        while True:
+            for item in [r for r in running if r.proc.poll() is not None]:
+                running.remove(item)
+                code = item.proc.returncode
+                end_step(item, code)
+                minutes = (time.time() - item.started) / 60
+                if code != 0:
+                    failed.add(item.step.run_dir)
+                    print(f"{time.strftime('%H:%M:%S')} FAILED {item.step.label} (exit {code}, "
+                          f"{minutes:.1f} min); see {item.step.log}", flush=True)
+                else:
+                    print(f"{time.strftime('%H:%M:%S')} done {item.step.label} "
+                          f"({minutes:.1f} min)", flush=True)
+                    _safe_update(root, results, literature)
+            ours = {item.step.run_dir for item in running}
+            step = None
+            if len(running) < (jobs or 1) and (jobs is None or len(running) + len(
+                    waiting_for(steps, failed | ours)) < jobs):
+                step = next_step(steps, failed | ours, wait_live=wait_live)
+            if step is not None:
+                print(f"{time.strftime('%H:%M:%S')} start {step.label}: "
+                      f"{shown(command(step), step.module)}", flush=True)
+                running.append(start_step(step))
+                continue
+            if not running:
+                live = waiting_for(steps, failed)
+                if not live:
+                    break
+                for other, pid in live:
+                    if pid not in announced:
+                        print(f"{time.strftime('%H:%M:%S')} waiting for pid {pid} "
+                              f"({other.label})", flush=True)
+                        announced.add(pid)
+                time.sleep(poll)
+            else:
+                time.sleep(min(poll, 5.0))
+    except (TerminatedError, KeyboardInterrupt):
+        stop_all(running)
+        raise
     left = [s.label for s in steps if not finished(s.run_dir)]
     if left:
         print(f"not finished: {', '.join(left)}", flush=True)
@@ -414,6 +448,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--wait-live", action="store_true",
                         help="start nothing while another process runs a step (its times "
                         "stay undisturbed; by default other steps run meanwhile)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="steps running at once, counting those of other processes "
+                        "(default: one of its own, whatever others run; 2 on two cores with "
+                        "OMP_NUM_THREADS=1 finishes sooner than 1 with two threads)")
     parser.add_argument("--only-plan", action="store_true",
                         help="print the commands still to run, in order, and exit")
     args = parser.parse_args(argv)
@@ -428,6 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error("--jobs must be >= 1")
     if not Path(RECIPE).is_file():
         parser.error(f"{RECIPE} not found; run compare.py from the repository root")
     try:
@@ -444,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_stopped)
     try:
         return run(steps, root, Path(args.results), args.literature or None,
-                   wait_live=args.wait_live)
+                   wait_live=args.wait_live, jobs=args.jobs)
     except (TerminatedError, KeyboardInterrupt):
         print("stopped; run compare.py again to continue", flush=True)
         return 143

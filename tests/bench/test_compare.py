@@ -232,3 +232,60 @@ def test_layout_moves_one_methods_retrain_and_its_control(tmp_path, capsys, monk
     with pytest.raises(SystemExit):
         compare.main(["--only-plan", "--root", str(root), "--layout", "ubnas-cells=5"])
     assert "--layout takes METHOD:KEY=VALUE" in capsys.readouterr().err
+
+
+def run_fake_steps(tmp_path, monkeypatch, jobs, external=None, on_last=None):
+    """Four fake steps (each sleeps, then writes its result.json) run by ``compare.run``;
+    returns the order they started in and how many were alive at each start (``on_last``
+    is called when the fourth starts)."""
+    root = tmp_path / "root"
+    steps = [compare.Step("train", root / f"net{k}-seed0" / "train", ["train", str(k)], (0, k))
+             for k in range(4)]
+    if external is not None:
+        steps.append(compare.Step("search", external, ["search"], (9,)))
+    started, alive = [], []
+    writer = ("import pathlib, sys, time; time.sleep(0.5); p = pathlib.Path(sys.argv[1]); "
+              "p.mkdir(parents=True); (p / 'result.json').write_text('{}')")
+
+    def fake_start(step):
+        started.append(step.run_dir)
+        alive.append(sum(not compare.finished(d) for d in started))
+        if len(started) == 4 and on_last is not None:
+            on_last()
+        proc = subprocess.Popen([sys.executable, "-c", writer, str(step.run_dir)])
+        return compare.Running(step, proc, time.time())
+
+    monkeypatch.setattr(compare, "start_step", fake_start)
+    monkeypatch.setattr(compare, "_safe_update", lambda *args: None)
+    assert compare.run(steps, root, tmp_path / "results", None, poll=0.05, jobs=jobs) == 0
+    for step in steps:
+        assert compare.finished(step.run_dir)
+        assert (step.run_dir / "command.txt").read_text().startswith("bnnas ")
+    return started, alive, [s.run_dir for s in steps]
+
+
+def test_jobs_runs_that_many_steps_at_once_and_each_to_its_end(tmp_path, monkeypatch):
+    started, alive, order = run_fake_steps(tmp_path, monkeypatch, 2)
+    assert started == order and max(alive) == 2
+
+
+def test_jobs_counts_a_step_another_process_runs(tmp_path, monkeypatch):
+    """With --jobs 2 and a search another process runs, compare.py runs one step at a time;
+    once that process is gone (without finishing), it takes the search up itself."""
+    external = tmp_path / "root" / "ubnas-seed0" / "search"
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "bnnas",
+                             "search", "--out", str(external)])
+
+    def end_external():
+        proc.kill()
+        proc.wait()
+
+    try:
+        deadline = time.monotonic() + 30
+        while compare.live_pid(external) != proc.pid:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        started, alive, order = run_fake_steps(tmp_path, monkeypatch, 2, external, end_external)
+        assert started == order and alive[:4] == [1, 1, 1, 1]
+    finally:
+        end_external()

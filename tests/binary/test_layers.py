@@ -18,6 +18,29 @@ def test_binary_conv_equals_plain_conv_of_pm1_tensors_bit_for_bit(stride, paddin
     assert torch.equal(got, got.round())
 
 
+@pytest.mark.parametrize("channels,groups", [(4, 1), (16, 1), (16, 2)])  # channels-last, NCHW
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 2, 1), (2, 1, 1), (1, 4, 2)])
+def test_border_term_equals_padding_the_batch_in_value_and_gradient(channels, groups, stride,
+                                                                    padding, dilation):
+    """The conv pads with zeros and adds the conv of a -1 frame: the same outputs as padding
+    every image with -1, and the same gradients for the input and the latent weights."""
+    torch.manual_seed(0)
+    conv = BinaryConv2d(channels, 6, 5, stride, padding, dilation, groups, scaling="none")
+    x = torch.randn(3, channels, 11, 11, requires_grad=True)
+    got = conv(x)
+    x_ref = x.detach().clone().requires_grad_()
+    xb = F.pad(conv.input_quantizer(x_ref), (padding,) * 4, value=-1.0)
+    weight = conv.weight.detach().clone().requires_grad_()
+    expected = F.conv2d(xb, conv.weight_quantizer(weight), stride=stride, dilation=dilation,
+                        groups=groups)
+    assert torch.equal(got, expected)
+    upstream = torch.randn_like(got)
+    got.backward(upstream)
+    expected.backward(upstream)
+    assert torch.allclose(x.grad, x_ref.grad, atol=1e-5)
+    assert torch.allclose(conv.weight.grad, weight.grad, atol=1e-4)
+
+
 def test_padding_value_is_minus_one_at_borders():
     conv = BinaryConv2d(1, 1, 3, padding=1, scaling="none")
     with torch.no_grad():
