@@ -26,10 +26,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from bnnas.config import to_dict
-from bnnas.data import BatchLoader, Dataset, default_train_transform, load_dataset
+from bnnas.data import BatchLoader, Dataset, default_train_transform
 from bnnas.data.splits import split_train_val
-from bnnas.device import amp_dtype, autocast, configure_backends, loader_options, select_device
-from bnnas.distributed import current
+from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.errors import CheckpointError, ConfigError, NonFiniteError
 from bnnas.runs import MetricsLog
 from bnnas.search.bilevel import ArchitectStep
@@ -44,6 +43,7 @@ from bnnas.train.resumable import (
     load_parts,
     restore_rng,
     resume_latest,
+    set_up_run,
 )
 
 log = logging.getLogger("bnnas")
@@ -76,14 +76,12 @@ class BilevelSearch:
         progress: bool = True,
     ) -> None:
         self.config = config
-        self.run_dir = Path(run_dir)
-        self.checkpoint_dir = self.run_dir / "checkpoints"
-        self.dist = current()
-        self.progress = progress and self.dist.is_main
-        self.device = self.dist.place(select_device(config.device))
-        configure_backends(self.device, deterministic=True)
+        setup = set_up_run(run_dir, config.data, config.device, deterministic=True,
+                           progress=progress, dataset=dataset)
+        self.run_dir, self.checkpoint_dir, self.dist = setup.run_dir, setup.checkpoint_dir, \
+            setup.dist
+        self.progress, self.device, self.dataset = setup.progress, setup.device, setup.dataset
         data = config.data
-        self.dataset = dataset or load_dataset(data.name, data.data_dir, download=data.download)
         weight_half, arch_half = search_halves(self.dataset, config)
         smallest = min(len(weight_half), len(arch_half))
         if smallest < data.batch_size:

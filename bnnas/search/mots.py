@@ -47,10 +47,8 @@ from bnnas.data import (
     Dataset,
     default_eval_transform,
     default_train_transform,
-    load_dataset,
 )
-from bnnas.device import amp_dtype, autocast, configure_backends, loader_options, select_device
-from bnnas.distributed import current
+from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.errors import CheckpointError, ConfigError
 from bnnas.metrics import profile
 from bnnas.runs import MetricsLog, write_text_atomic
@@ -75,7 +73,14 @@ from bnnas.space.network import Network, SpaceSpec, SuperNetwork
 from bnnas.train.checkpoint import save_epoch_checkpoint
 from bnnas.train.health import check_gradients, gradient_norm
 from bnnas.train.losses import accuracy_count
-from bnnas.train.resumable import capture_rng, check_finite, load_parts, restore_rng, resume_latest
+from bnnas.train.resumable import (
+    capture_rng,
+    check_finite,
+    load_parts,
+    restore_rng,
+    resume_latest,
+    set_up_run,
+)
 
 log = logging.getLogger("bnnas")
 
@@ -98,14 +103,12 @@ class EvolutionarySearch:
         progress: bool = True,
     ) -> None:
         self.config = config
-        self.run_dir = Path(run_dir)
-        self.checkpoint_dir = self.run_dir / "checkpoints"
-        self.dist = current()
-        self.progress = progress and self.dist.is_main
-        self.device = self.dist.place(select_device(config.device))
-        configure_backends(self.device, deterministic=True)
+        setup = set_up_run(run_dir, config.data, config.device, deterministic=True,
+                           progress=progress, dataset=dataset)
+        self.run_dir, self.checkpoint_dir, self.dist = setup.run_dir, setup.checkpoint_dir, \
+            setup.dist
+        self.progress, self.device, self.dataset = setup.progress, setup.device, setup.dataset
         data, evaluation = config.data, config.evaluation
-        self.dataset = dataset or load_dataset(data.name, data.data_dir, download=data.download)
         weight_half, held_out = search_halves(self.dataset, config)  # type: ignore[arg-type]
         if len(weight_half) < data.batch_size:
             raise ConfigError(

@@ -1,21 +1,53 @@
-"""What every resumable run (training, search) shares: RNG capture, loading the parts of a
-checkpoint with one clear error, finding the newest valid checkpoint, NaN reports."""
+"""What every resumable run (training, search) shares: its set-up (run folder, process rank,
+device, data), RNG capture, loading the parts of a checkpoint with one clear error, finding
+the newest valid checkpoint, NaN reports."""
 
 from __future__ import annotations
 
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
+from bnnas.data import Dataset, load_dataset
+from bnnas.device import configure_backends, select_device
+from bnnas.distributed import DistContext, current
 from bnnas.errors import CheckpointError, NonFiniteError
 from bnnas.runs import MetricsLog
 from bnnas.train.checkpoint import latest_checkpoint
 
 log = logging.getLogger("bnnas")
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """Where a run writes, which process of a distributed run it is, where it computes and
+    on what data."""
+
+    run_dir: Path
+    checkpoint_dir: Path
+    dist: DistContext
+    progress: bool  # progress bars: asked for, and only on rank 0
+    device: torch.device
+    dataset: Dataset
+
+
+def set_up_run(run_dir: str | Path, data: Any, device: str, *, deterministic: bool,
+               progress: bool, dataset: Dataset | None = None) -> RunSetup:
+    """The set-up every training and search starts with: this rank's device (its own GPU
+    under torchrun), the backends' determinism, and ``data.name`` loaded unless a
+    ``dataset`` is given (tests, the ablation's shared data)."""
+    dist = current()
+    placed = dist.place(select_device(device))
+    configure_backends(placed, deterministic)
+    loaded = dataset or load_dataset(data.name, data.data_dir, download=data.download)
+    run_dir = Path(run_dir)
+    return RunSetup(run_dir, run_dir / "checkpoints", dist, progress and dist.is_main, placed,
+                    loaded)
 
 
 class HasState(Protocol):

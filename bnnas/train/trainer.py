@@ -29,11 +29,10 @@ from bnnas.data import (
     Dataset,
     default_eval_transform,
     default_train_transform,
-    load_dataset,
 )
 from bnnas.data.splits import split_train_val
-from bnnas.device import amp_dtype, autocast, configure_backends, loader_options, select_device
-from bnnas.distributed import DistContext, current
+from bnnas.device import amp_dtype, autocast, loader_options
+from bnnas.distributed import DistContext
 from bnnas.errors import CheckpointError
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.train.builder import build_model, load_trained_model, model_meta
@@ -48,6 +47,7 @@ from bnnas.train.resumable import (
     load_parts,
     restore_rng,
     resume_latest,
+    set_up_run,
 )
 from bnnas.train.tensorboard import ScalarLog
 
@@ -93,16 +93,12 @@ class Trainer:
         progress: bool = True,
     ) -> None:
         self.config = config
-        self.run_dir = Path(run_dir)
-        self.checkpoint_dir = self.run_dir / "checkpoints"
-        self.dist = current()
-        self.progress = progress and self.dist.is_main
-        self.device = self.dist.place(select_device(config.device))
-        configure_backends(self.device, config.deterministic)
+        setup = set_up_run(run_dir, config.data, config.device,
+                           deterministic=config.deterministic, progress=progress, dataset=dataset)
+        self.run_dir, self.checkpoint_dir, self.dist = setup.run_dir, setup.checkpoint_dir, \
+            setup.dist
+        self.progress, self.device, self.dataset = setup.progress, setup.device, setup.dataset
         self.amp = amp_dtype(config.amp, self.device)
-        self.dataset = dataset or load_dataset(
-            config.data.name, config.data.data_dir, download=config.data.download
-        )
         torch.manual_seed(config.seed)
         self.model = build_model(
             config.model, self.dataset.num_classes, self.dataset.input_shape
