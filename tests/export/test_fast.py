@@ -81,6 +81,22 @@ def test_the_epilogue_applies_exactly_the_flagged_steps(steps):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("rows", [1, 7, 131, 270])
+@pytest.mark.parametrize("channels", [5, 200])  # 8-row groups, then 4-row groups (wide)
+def test_the_row_groups_count_every_row_and_channel(rows, channels):
+    """Rows are counted 8 (or 4, above WIDE_CHANNELS outputs) at a time, any rest one by one:
+    every count equals a plain popcount of the XOR, in blocks, groups and the tail alike."""
+    assert channels > fast_kernels.WIDE_CHANNELS or channels <= fast_kernels.WIDE_CHANNELS // 2
+    rng = np.random.default_rng(rows)
+    cols = rng.integers(0, 2**63, (rows, 3), dtype=np.uint64)
+    weights_t = rng.integers(0, 2**63, (3, channels), dtype=np.uint64)
+    got = np.empty((1, channels, rows), np.float32)
+    fast_kernels.conv_gemm(cols, weights_t, 192, np.zeros((4, channels), np.float32),
+                           np.zeros(5, np.bool_), got, got, 0)
+    mismatches = np.bitwise_count(cols[:, None, :] ^ weights_t.T[None]).sum(-1, dtype=np.int64)
+    np.testing.assert_array_equal(got[0].T, (192 - 2 * mismatches).astype(np.float32))
+
+
 def test_narrow_inputs_pack_their_taps_end_to_end():
     """24 channels x 9 taps = 216 bits: 4 words per row, not one word per tap."""
     assert fast_kernels.words_per_row(24, 3, 3) == 4
