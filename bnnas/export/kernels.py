@@ -13,6 +13,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from bnnas.export.bits import pack_rows, xnor_matmul
 
+TAPS_BYTES = 32 << 20  # the float taps :func:`conv2d` gathers at once
+
 Pair = tuple[int, int]
 
 
@@ -65,7 +67,11 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
     """Real-valued convolution, the border holding ``pad_value``: per image, the weight
     matrix times the taps laid out ``(C * KH * KW, OH * OW)``, which gives NCHW directly (no
     transpose of the output) and copies the taps along output rows, not along 7-tap kernel
-    rows (a 224x224 stem: 1.7x faster than the pixel-major im2col here)."""
+    rows (a 224x224 stem: 1.7x faster than the pixel-major im2col here).
+
+    The taps are gathered a few images at a time (at most ``TAPS_BYTES`` of them): a 224x224
+    stem's taps for a batch of 64 would be 472 MB, and a buffer that size is fresh memory on
+    every call (173-634 ms per call here, against a steady 180-197 ms in chunks)."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     cg, og = c // groups, o // groups
@@ -76,18 +82,20 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
     else:
         padded = pad_hw(x, padding[0], padding[0], padding[1], padding[1], pad_value)
         geometry = ((kh, kw), stride, dilation, (oh, ow))
-    outs = []
-    for g in range(groups):
-        part = padded[:, g * cg : (g + 1) * cg]
-        if geometry is None:
-            cols = part[:, :, :: stride[0], :: stride[1]].reshape(n, cg, oh * ow)
-        else:
-            cols = (windows(part, *geometry).transpose(0, 1, 4, 5, 2, 3)
-                    .reshape(n, cg * kh * kw, oh * ow))
-        w_ = weight[g * og : (g + 1) * og].reshape(og, -1)
-        outs.append(np.matmul(w_, cols).reshape(n, og, oh, ow))
-    y = outs[0] if groups == 1 else np.concatenate(outs, axis=1)
-    return np.ascontiguousarray(y, dtype=np.float32)
+    y = np.empty((n, o, oh * ow), np.float32)
+    chunk = max(1, TAPS_BYTES // (4 * cg * kh * kw * oh * ow))
+    for start in range(0, n, chunk):
+        images = slice(start, min(n, start + chunk))
+        for g in range(groups):
+            part = padded[images, g * cg : (g + 1) * cg]
+            if geometry is None:
+                cols = part[:, :, :: stride[0], :: stride[1]].reshape(-1, cg, oh * ow)
+            else:
+                cols = (windows(part, *geometry).transpose(0, 1, 4, 5, 2, 3)
+                        .reshape(-1, cg * kh * kw, oh * ow))
+            w_ = weight[g * og : (g + 1) * og].reshape(og, -1)
+            y[images, g * og : (g + 1) * og] = np.matmul(w_, cols)
+    return y.reshape(n, o, oh, ow)
 
 
 def binary_conv2d(bits: np.ndarray, weight_words: list[np.ndarray], kernel: Pair, stride: Pair,

@@ -72,3 +72,31 @@ def test_rprelu_matches_the_layer():
     got = K.rprelu(x.numpy(), *(p.detach().numpy() for p in
                                (layer.shift_in, layer.slope, layer.shift_out)))
     np.testing.assert_allclose(got, layer(x).detach().numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel,stride,padding,groups", [(7, 2, 3, 1), (3, 1, 1, 2), (1, 2, 0, 1)])
+def test_real_conv_gathered_in_chunks_of_images_equals_one_gather(monkeypatch, kernel, stride,
+                                                                  padding, groups):
+    """A small TAPS_BYTES makes conv2d gather the taps one or two images at a time (batch of
+    5: chunks and a remainder); the result is the same as gathering all at once and matches
+    a direct float64 convolution."""
+    rng = np.random.default_rng(kernel)
+    x = rng.standard_normal((5, 4, 11, 9)).astype(np.float32)
+    weight = rng.standard_normal((6, 4 // groups, kernel, kernel)).astype(np.float32)
+    args = ((stride,) * 2, (padding,) * 2, (1, 1), groups)
+    whole = K.conv2d(x, weight, *args)
+    taps_per_image = 4 * (4 // groups) * kernel * kernel * whole.shape[2] * whole.shape[3]
+    for images in (1, 2):
+        monkeypatch.setattr(K, "TAPS_BYTES", images * taps_per_image)
+        np.testing.assert_array_equal(K.conv2d(x, weight, *args), whole)
+    padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2))
+    expected = np.zeros(whole.shape)
+    for o in range(6):
+        g = o // (6 // groups)
+        for i in range(kernel):
+            for j in range(kernel):
+                taps = padded[:, g * (4 // groups) : (g + 1) * (4 // groups),
+                              i : i + stride * whole.shape[2] : stride,
+                              j : j + stride * whole.shape[3] : stride]
+                expected[:, o] += np.einsum("nchw,c->nhw", taps, weight[o, :, i, j])
+    np.testing.assert_allclose(whole, expected, rtol=1e-4, atol=1e-4)
