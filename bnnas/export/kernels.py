@@ -94,7 +94,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
                 cols = (windows(part, *geometry).transpose(0, 1, 4, 5, 2, 3)
                         .reshape(-1, cg * kh * kw, oh * ow))
             w_ = weight[g * og : (g + 1) * og].reshape(og, -1)
-            y[images, g * og : (g + 1) * og] = np.matmul(w_, cols)
+            np.matmul(w_, cols, out=y[images, g * og : (g + 1) * og])
     return y.reshape(n, o, oh, ow)
 
 
