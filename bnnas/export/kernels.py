@@ -70,8 +70,9 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
     rows (a 224x224 stem: 1.7x faster than the pixel-major im2col here).
 
     The taps are gathered a few images at a time (at most ``TAPS_BYTES`` of them): a 224x224
-    stem's taps for a batch of 64 would be 472 MB, and a buffer that size is fresh memory on
-    every call (173-634 ms per call here, against a steady 180-197 ms in chunks)."""
+    stem's taps for a batch of 64 would take 472 MB at once. Chunks bound the memory, not the
+    time: ``bench/binary_layer.py`` times that stem at 169 ms best, 173 median in chunks
+    against 153 and 157 in one gather (docs/RESULTS.md)."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     cg, og = c // groups, o // groups
