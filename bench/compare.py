@@ -154,8 +154,9 @@ def training_macs(model: str) -> float:
     return profile(build_model(ModelConfig(name=model), 10, INPUT), INPUT).totals["macs"]
 
 
-def _sets(pairs: Sequence[str]) -> list[str]:
-    return [item for pair in pairs for item in ("--set", pair)]
+def _sets(pairs: Sequence[str], flag: str = "--set") -> list[str]:
+    """``["a=1", "b=2"]`` -> ``["--set", "a=1", "--set", "b=2"]`` (or another ``flag``)."""
+    return [item for pair in pairs for item in (flag, pair)]
 
 
 def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[str],
@@ -168,7 +169,7 @@ def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[s
     draw = Step("random", control, [
         *found, "--space", method, "--config", str(search / "config.yaml"), "--seed", str(seed),
         "--count", str(RANDOM_NETS), "--out", str(control),
-        *[item for pair in layout for item in ("--arg", pair)],
+        *_sets(layout, "--arg"),
     ], (1, seed, 0, rank, 1), needs=search, module=RANDOM_MODULE)
     steps = [draw]
     for k in range(RANDOM_NETS):

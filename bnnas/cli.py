@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bnnas import __version__
-from bnnas.config import dump_yaml, from_dict, load_config, read_yaml
+from bnnas.config import dump_yaml, from_dict, load_config, parse_model_args, read_yaml
 from bnnas.errors import BnnasError, ConfigError
 from bnnas.interrupt import Interrupted, StopSignals, deferred_signals
 
@@ -34,17 +34,6 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
     if len(dims) != 3 or min(dims) <= 0:
         raise ConfigError(f"malformed --input {text!r}; expected CxHxW, e.g. 3x224x224 or 1x28x28")
     return dims  # type: ignore[return-value]
-
-
-def parse_model_args(pairs: Sequence[str]) -> dict:
-    """``["stem=small", "width=2"]`` -> ``{"stem": "small", "width": 2}`` (YAML values)."""
-    from bnnas.config import parse_override
-
-    kwargs = {}
-    for pair in pairs:
-        path, value = parse_override(pair)
-        kwargs[".".join(path)] = value
-    return kwargs
 
 
 # ----------------------------------------------------------------------------- summary

@@ -127,6 +127,16 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def parse_model_args(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["stem=small", "width=2"]`` -> ``{"stem": "small", "width": 2}`` (YAML values): zoo
+    model arguments or genotype layout changes given as ``--arg KEY=VALUE``."""
+    kwargs = {}
+    for pair in pairs:
+        path, value = parse_override(pair)
+        kwargs[".".join(path)] = value
+    return kwargs
+
+
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Return a copy of ``data`` with each ``key=value`` override set (nested by dots)."""
     result = _deep_copy(data)

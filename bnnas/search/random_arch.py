@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from bnnas.config import parse_model_args
 from bnnas.errors import BnnasError, GenotypeError, SamplingError
 from bnnas.registry import Registry
 from bnnas.space.encoding import ArchEncoding
@@ -332,8 +333,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="layout of the retrained network, e.g. cells=5 (repeatable)")
     args = parser.parse_args(argv)
     try:
-        from bnnas.cli import parse_model_args
-
         result = write_controls(Path(args.genotype), args.pick, args.space,
                                 Path(args.config) if args.config else None, args.seed,
                                 args.count, args.tolerance, Path(args.out),
