@@ -6,10 +6,9 @@ A binary convolution runs in three parallel passes:
    along the channels, one pixel at a time, into 64-bit words; the engine packs a tensor once
    for all the convolutions that read it (a searched cell's edges share their inputs);
 2. :func:`im2col_bits` gathers the taps of each output position into one row of words, taps
-   in the border reading the pad bit (-1 by default) in every channel. With
-   fewer than 64 channels the taps' bit fields are laid end to end (a 3x3 conv of 24 channels
-   takes 216 bits, 4 words, not 9), otherwise each tap takes its ``ceil(C / 64)`` words: a
-   packed im2col 32 to 64 times smaller than a float one;
+   in the border reading the pad bit (-1 by default) in every channel. The taps' bit fields
+   are laid end to end (a 3x3 conv of 24 channels takes 216 bits, 4 words, not 9; one of 96
+   channels 14 words, not 18): a packed im2col 32 times smaller than a float one;
 3. :func:`conv_gemm` multiplies the rows by the packed weights (laid out by the same two
    functions) as a popcount GEMM, ``taps - 2 * popcount(a XOR w)`` summed over the words
    (XNOR-Net, Rastegari et al., ECCV 2016), and writes ``y * scale + bias`` in float32 NCHW,
@@ -51,10 +50,9 @@ def popcount(typingctx, x):  # type: ignore[no-untyped-def]
 
 
 def words_per_row(channels: int, kh: int, kw: int) -> int:
-    """Words of one packed im2col row (and of one packed weight row)."""
-    if channels < 64:
-        return (kh * kw * channels + 63) // 64
-    return kh * kw * ((channels + 63) // 64)
+    """Words of one packed im2col row (and of one packed weight row): the taps' channel bit
+    fields laid end to end."""
+    return (kh * kw * channels + 63) // 64
 
 
 def pad_words(channels: int, pad_bit: bool) -> np.ndarray:
@@ -90,35 +88,52 @@ def sign_pack(x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
 @numba.njit(parallel=True, cache=True)
 def im2col_bits(px: np.ndarray, pad: np.ndarray, channels: int, kh: int, kw: int, sh: int,
                 sw: int, ph: int, pw: int, dh: int, dw: int, oh: int, ow: int) -> np.ndarray:
-    """The packed taps ``(N * OH * OW, words_per_row)`` of every output position of the
-    packed pixels ``px``, taps outside the image reading the border words ``pad``; in the
-    weight's ``(i, j, channel)`` order: bit fields end to end below 64 channels, whole words
-    per tap from 64 on."""
+    """The packed taps of every output position of the packed pixels ``px``, word-major:
+    ``cols[q, r]`` is word ``q`` of output position ``r`` (of ``N * OH * OW``); taps outside
+    the image read the border words ``pad``. The bits follow the weight's ``(i, j, channel)``
+    order, each tap's ``channels`` bits right after the previous tap's (a 96-channel 5x5 conv
+    takes 38 words a position, not 50).
+
+    One task per output row of an image; inside it the loops run tap by tap and, for each of
+    the tap's source words, over the row's pixels: the destination word and shift are fixed
+    along that loop, the pixels whose tap falls inside the image are one range (worked out
+    once), and the word-major layout makes the writes contiguous, so the loop vectorises.
+    """
     n, h, w, cw = px.shape
-    dense = channels < 64
-    k = (kh * kw * channels + 63) // 64 if dense else kh * kw * cw
-    cols = np.zeros((n * oh * ow, k), np.uint64)
+    k = (kh * kw * channels + 63) // 64
+    cols = np.zeros((k, n * oh * ow), np.uint64)
     for task in prange(n * oh):
         b, y = task // oh, task % oh
-        for x in range(ow):
-            row = task * ow + x
-            t = 0
-            for i in range(kh):
-                yy = y * sh + i * dh - ph
-                for j in range(kw):
-                    xx = x * sw + j * dw - pw
-                    inside = 0 <= yy < h and 0 <= xx < w
-                    if dense:
-                        v = px[b, yy, xx, 0] if inside else pad[0]
-                        offset = t * channels
-                        word, shift = offset >> 6, offset & 63
-                        cols[row, word] |= v << np.uint64(shift)
-                        if shift + channels > 64:
-                            cols[row, word + 1] |= v >> np.uint64(64 - shift)
-                    else:
-                        for q in range(cw):
-                            cols[row, t * cw + q] = px[b, yy, xx, q] if inside else pad[q]
-                    t += 1
+        row0 = task * ow
+        for i in range(kh):
+            yy = y * sh + i * dh - ph
+            for j in range(kw):
+                first = j * dw - pw  # input column of output pixel 0's tap
+                if 0 <= yy < h:  # pixels x0 <= x < x1 read inside the image
+                    x0 = min(ow, max(0, (-first + sw - 1) // sw))
+                    x1 = max(x0, min(ow, (w - 1 - first) // sw + 1))
+                else:
+                    x0 = x1 = 0
+                for q in range(cw):
+                    offset = (i * kw + j) * channels + 64 * q
+                    word, shift = offset >> 6, offset & 63
+                    spill = shift + min(64, channels - 64 * q) > 64
+                    up, down = np.uint64(shift), np.uint64((64 - shift) & 63)
+                    v = pad[q]
+                    for x in range(x0):
+                        cols[word, row0 + x] |= v << up
+                        if spill:
+                            cols[word + 1, row0 + x] |= v >> down
+                    for x in range(x0, x1):
+                        v = px[b, yy, x * sw + first, q]
+                        cols[word, row0 + x] |= v << up
+                        if spill:
+                            cols[word + 1, row0 + x] |= v >> down
+                    v = pad[q]
+                    for x in range(x1, ow):
+                        cols[word, row0 + x] |= v << up
+                        if spill:
+                            cols[word + 1, row0 + x] |= v >> down
     return cols
 
 
@@ -129,27 +144,27 @@ def pack_weights(bits: np.ndarray) -> np.ndarray:
     o, c, kh, kw = bits.shape
     signs = np.where(bits, np.float32(1), np.float32(-1)).astype(np.float32)
     px = sign_pack(signs, np.zeros(c, np.float32))
-    rows = im2col_bits(px, pad_words(c, False), c, kh, kw, 1, 1, 0, 0, 1, 1, 1, 1)
-    return np.ascontiguousarray(rows.T)
+    return im2col_bits(px, pad_words(c, False), c, kh, kw, 1, 1, 0, 0, 1, 1, 1, 1)
 
 
 @numba.njit(cache=True, inline="always")
 def _count_rows(cols: np.ndarray, weights_t: np.ndarray, r: int, n: int,
                 acc: np.ndarray) -> None:
-    """``acc[i, c] = popcount(cols[r + i] XOR w_c)`` summed over the words, for ``i < n``.
+    """``acc[i, c] = popcount(cols[:, r + i] XOR w_c)`` summed over the words, for
+    ``i < n``.
 
     Register blocking: 8 (or 4) rows are counted together, so each weight word loaded is
     XORed with 8 (or 4) input words; the channel loop stays innermost and vectorised. With
     the channel-major epilogue of :func:`conv_gemm` this took a 64-channel 3x3 layer of batch
     64 at 56x56 from 28.8 to 10.8 ms (``bench/binary_layer.py``, docs/RESULTS.md).
     """
-    k = cols.shape[1]
+    k = cols.shape[0]
     o = weights_t.shape[1]
     acc[:n, :] = 0
     if n == 8:
         for q in range(k):
-            a0, a1, a2, a3 = cols[r, q], cols[r + 1, q], cols[r + 2, q], cols[r + 3, q]
-            a4, a5, a6, a7 = cols[r + 4, q], cols[r + 5, q], cols[r + 6, q], cols[r + 7, q]
+            a0, a1, a2, a3 = cols[q, r], cols[q, r + 1], cols[q, r + 2], cols[q, r + 3]
+            a4, a5, a6, a7 = cols[q, r + 4], cols[q, r + 5], cols[q, r + 6], cols[q, r + 7]
             for c in range(o):
                 w = weights_t[q, c]
                 acc[0, c] += popcount(a0 ^ w)
@@ -162,7 +177,7 @@ def _count_rows(cols: np.ndarray, weights_t: np.ndarray, r: int, n: int,
                 acc[7, c] += popcount(a7 ^ w)
     elif n == 4:
         for q in range(k):
-            a0, a1, a2, a3 = cols[r, q], cols[r + 1, q], cols[r + 2, q], cols[r + 3, q]
+            a0, a1, a2, a3 = cols[q, r], cols[q, r + 1], cols[q, r + 2], cols[q, r + 3]
             for c in range(o):
                 w = weights_t[q, c]
                 acc[0, c] += popcount(a0 ^ w)
@@ -172,7 +187,7 @@ def _count_rows(cols: np.ndarray, weights_t: np.ndarray, r: int, n: int,
     else:  # the last rows of the matrix
         for i in range(n):
             for q in range(k):
-                a = cols[r + i, q]
+                a = cols[q, r + i]
                 for c in range(o):
                     acc[i, c] += popcount(a ^ weights_t[q, c])
 
@@ -182,7 +197,8 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
               flags: np.ndarray, residual: np.ndarray, out: np.ndarray,
               channel_offset: int) -> None:
     """``out[b, channel_offset + o, p]`` (``out`` viewed as ``(N, channels, OH * OW)``) for
-    every row ``(b, p)`` of ``cols``: the integer ``taps - 2 * popcount(row XOR w_o)`` as
+    every output position ``(b, p)``, column ``r`` of the word-major ``cols``
+    (:func:`im2col_bits`): the integer ``taps - 2 * popcount(cols[:, r] XOR w_o)`` as
     float32, times ``affines[0, o]`` plus ``affines[1, o]`` (the conv's scale and bias), times
     ``affines[2, o]`` plus ``affines[3, o]`` (a BN after it), plus ``residual[b,
     channel_offset + o, p]``; each step only where ``flags[step]`` is set, so the float32
@@ -192,7 +208,7 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
     consecutive pixels of a plane, so each channel gets one contiguous run instead of one
     scattered write per row.
     """
-    m = cols.shape[0]
+    m = cols.shape[1]
     o = weights_t.shape[1]
     plane = out.shape[2]
     group = ROW_GROUP if o <= WIDE_CHANNELS else ROW_GROUP // 2

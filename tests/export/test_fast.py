@@ -14,7 +14,7 @@ from bnnas.export import fast_kernels  # noqa: E402
 from bnnas.export.fast import FastEngine  # noqa: E402
 
 
-@pytest.mark.parametrize("channels", [4, 24, 64, 130])
+@pytest.mark.parametrize("channels", [4, 24, 64, 96, 130])
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("kernel,stride,dilation,pad_bit", [(3, 1, 1, False), (5, 2, 1, True),
                                                             (3, 1, 2, False), (1, 2, 1, False)])
@@ -51,7 +51,7 @@ def test_packed_conv_equals_the_reference_conv(channels, groups, kernel, stride,
                                         kernel, stride, stride, padding, padding, dilation,
                                         dilation, oh, ow)
         weights_t = fast_kernels.pack_weights(w)
-        assert cols.shape[1] == weights_t.shape[0] == fast_kernels.words_per_row(cg, kernel,
+        assert cols.shape[0] == weights_t.shape[0] == fast_kernels.words_per_row(cg, kernel,
                                                                                  kernel)
         fast_kernels.conv_gemm(cols, weights_t, cg * kernel * kernel,
                                affines[:, g * og : (g + 1) * og].copy(), flags,
@@ -69,7 +69,8 @@ def test_the_epilogue_applies_exactly_the_flagged_steps(steps):
     residual = rng.standard_normal((3, 5, 4)).astype(np.float32)
     flags = np.array([i in steps for i in range(5)], np.bool_)
     got = np.empty((3, 5, 4), np.float32)
-    fast_kernels.conv_gemm(cols, weights_t, 128, affines, flags, residual, got, 0)
+    fast_kernels.conv_gemm(np.ascontiguousarray(cols.T), weights_t, 128, affines, flags,
+                           residual, got, 0)
     mismatches = np.bitwise_count(cols[:, None, :] ^ weights_t.T[None]).sum(-1, dtype=np.int64)
     expected = (128 - 2 * mismatches).astype(np.float32).reshape(3, 4, 5).transpose(0, 2, 1)
     for step in range(4):
@@ -91,17 +92,20 @@ def test_the_row_groups_count_every_row_and_channel(rows, channels):
     cols = rng.integers(0, 2**63, (rows, 3), dtype=np.uint64)
     weights_t = rng.integers(0, 2**63, (3, channels), dtype=np.uint64)
     got = np.empty((1, channels, rows), np.float32)
-    fast_kernels.conv_gemm(cols, weights_t, 192, np.zeros((4, channels), np.float32),
+    fast_kernels.conv_gemm(np.ascontiguousarray(cols.T), weights_t, 192,
+                           np.zeros((4, channels), np.float32),
                            np.zeros(5, np.bool_), got, got, 0)
     mismatches = np.bitwise_count(cols[:, None, :] ^ weights_t.T[None]).sum(-1, dtype=np.int64)
     np.testing.assert_array_equal(got[0].T, (192 - 2 * mismatches).astype(np.float32))
 
 
-def test_narrow_inputs_pack_their_taps_end_to_end():
-    """24 channels x 9 taps = 216 bits: 4 words per row, not one word per tap."""
+def test_taps_are_packed_end_to_end():
+    """24 channels x 9 taps = 216 bits: 4 words per row, not one word per tap; 130 channels
+    x 9 taps = 1170 bits: 19 words, not 3 words per tap."""
     assert fast_kernels.words_per_row(24, 3, 3) == 4
     assert fast_kernels.words_per_row(64, 3, 3) == 9
-    assert fast_kernels.words_per_row(130, 3, 3) == 27
+    assert fast_kernels.words_per_row(96, 5, 5) == 38
+    assert fast_kernels.words_per_row(130, 3, 3) == 19
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
