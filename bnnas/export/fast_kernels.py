@@ -254,6 +254,9 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
                 r += run
 
 
+POOL_PLANES = 8  # (image, channel) planes per parallel task of pool2d: one padded buffer each
+
+
 @numba.njit(parallel=True, cache=True)
 def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
            oh: int, ow: int, count_include_pad: bool) -> np.ndarray:
@@ -261,9 +264,11 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
     geometry, ``oh``/``ow`` with ``ceil_mode``, decided by the caller).
 
     Each plane is copied into a border of -inf (max) or 0 (average) wide enough for the last
-    window, then every tap is added to (or maxed into) a whole output row at once, in
-    ``(i, j)`` order: the rounding order of the reference, in loops LLVM vectorises.
-    Averages divide by the taps inside the input (plus its padding when
+    window (one buffer per task of :data:`POOL_PLANES` planes). A max is separable and exact
+    in any order: the rows' maxima over the ``kw`` taps come first, then the maxima of ``kh``
+    of those rows, ``kh + kw`` comparisons per output instead of ``kh * kw``. An average adds
+    its taps to a whole output row at a time in ``(i, j)`` order, the rounding order of the
+    reference, and divides by the taps inside the input (plus its padding when
     ``count_include_pad``), never counting the ``ceil_mode`` overhang.
     """
     n, c, h, w = x.shape
@@ -285,35 +290,45 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
             cols_in[xo] = min(hi, w) - max(lo, 0)
     fill = -np.inf if is_max else 0.0
     out = np.empty((n, c, oh, ow), np.float32)
-    for task in prange(n * c):
-        b, ch = task // c, task % c
+    planes = n * c
+    for task in prange((planes + POOL_PLANES - 1) // POOL_PLANES):
         padded = np.full((hp, wp), fill, np.float32)
-        padded[ph : ph + h, pw : pw + w] = x[b, ch]
+        across = np.empty((hp, ow), np.float32)  # max: each padded row's maxima over kw taps
         acc = np.empty(ow, np.float32)
-        for y in range(oh):
-            acc[:] = fill
-            for i in range(kh):
-                line = padded[y * sh + i]
-                for j in range(kw):
-                    if sw == 1:  # a contiguous view: the loops vectorise
-                        taps = line[j : j + ow]
-                        if is_max:
-                            for xo in range(ow):
-                                v = taps[xo]
-                                acc[xo] = v if v > acc[xo] else acc[xo]
-                        else:
-                            for xo in range(ow):
-                                acc[xo] += taps[xo]
-                    elif is_max:
+        for plane in range(task * POOL_PLANES, min(planes, (task + 1) * POOL_PLANES)):
+            b, ch = plane // c, plane % c
+            padded[ph : ph + h, pw : pw + w] = x[b, ch]
+            if is_max:
+                for yp in range(hp):
+                    line = padded[yp]
+                    row = across[yp]
+                    for xo in range(ow):
+                        row[xo] = line[xo * sw]
+                    for j in range(1, kw):
                         for xo in range(ow):
                             v = line[xo * sw + j]
-                            acc[xo] = v if v > acc[xo] else acc[xo]
-                    else:
+                            row[xo] = v if v > row[xo] else row[xo]
+                for y in range(oh):
+                    target = out[b, ch, y]
+                    target[:] = across[y * sh]
+                    for i in range(1, kh):
+                        row = across[y * sh + i]
                         for xo in range(ow):
-                            acc[xo] += line[xo * sw + j]
-            if is_max:
-                out[b, ch, y, :] = acc
-            else:
+                            v = row[xo]
+                            target[xo] = v if v > target[xo] else target[xo]
+                continue
+            for y in range(oh):
+                acc[:] = 0.0
+                for i in range(kh):
+                    line = padded[y * sh + i]
+                    for j in range(kw):
+                        if sw == 1:  # a contiguous view: the loop vectorises
+                            taps = line[j : j + ow]
+                            for xo in range(ow):
+                                acc[xo] += taps[xo]
+                        else:
+                            for xo in range(ow):
+                                acc[xo] += line[xo * sw + j]
                 for xo in range(ow):
                     out[b, ch, y, xo] = acc[xo] / (rows_in[y] * cols_in[xo])
     return out
