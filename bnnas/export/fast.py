@@ -11,6 +11,7 @@ the ``fast`` extra (``pip install 'bnnas[fast]'``: numba); the kernels use as ma
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
@@ -28,6 +29,23 @@ def _kernels() -> ModuleType:
         raise ExportError("the fast engine needs numba: pip install 'bnnas[fast]', or use the "
                           "reference engine") from None
     return fast_kernels
+
+
+@dataclass(frozen=True)
+class _ConvPlan:
+    """A packed conv's weights, epilogue coefficients and border words (see
+    :meth:`FastEngine._plan`)."""
+
+    geometry: tuple[Pair, Pair, Pair, Pair]  # kernel, stride, padding, dilation
+    rows: list[np.ndarray]  # packed weights per group
+    out_channels: int
+    threshold_name: str | None
+    threshold: np.ndarray
+    pad_words: np.ndarray
+    affines: list[np.ndarray]  # per group: conv scale, conv bias, BN scale, BN bias
+    offsets: list[int]  # first output channel of each group
+    flags: np.ndarray  # which of the four affine steps apply (and no residual)
+    flags_residual: np.ndarray  # the same with the residual add
 
 
 # Below this many output pixels (batch x height x width) a kernel runs on one thread: waking
@@ -51,6 +69,8 @@ class FastEngine(Engine):
         self._current_threads = 0
         self._packed_weights: dict[tuple[str, int], list[np.ndarray]] = {}
         self._signs: dict[tuple[int, str | None, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._plans: dict[tuple[int, int], _ConvPlan] = {}
+        self._no_residual = np.zeros((1, 1, 1), np.float32)  # conv_gemm's "nothing to add"
 
     def packed_weights(self, name: str, groups: int) -> list[np.ndarray]:
         """A binary weight as transposed packed rows per group, built once."""
@@ -86,45 +106,68 @@ class FastEngine(Engine):
     def _packed_conv(self, node: Node, x: np.ndarray, affine: Node | None,
                      residual: np.ndarray | None) -> np.ndarray:
         """A binary conv on packed bits, with ``affine`` and ``+ residual`` fused in."""
-        spec, pad = node["input"], node["pad_value"]
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (tuple(node[key]) for key in
-                                                  ("kernel", "stride", "padding", "dilation"))
+        plan = self._plan(node, affine)
         n, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = plan.geometry
+        oh, ow = K.out_size(h, kh, sh, ph, dh), K.out_size(w, kw, sw, pw, dw)
+        if residual is not None and residual.shape != (n, plan.out_channels, oh, ow):
+            return self._packed_conv(node, x, affine, None) + residual  # broadcasting: unfused
+        if residual is None:
+            flags, residual = plan.flags, self._no_residual
+        else:
+            flags = plan.flags_residual
+            residual = np.ascontiguousarray(residual).reshape(n, plan.out_channels, oh * ow)
+        out = np.empty((n, plan.out_channels, oh, ow), np.float32)
+        flat = out.reshape(n, plan.out_channels, oh * ow)
+        self._threads_for(n * oh * ow)
+        cg = c // len(plan.rows)
+        for g, weights_t in enumerate(plan.rows):
+            part = slice(g * cg, (g + 1) * cg)
+            px = self.signs(x, plan.threshold_name, plan.threshold, part)
+            cols = self._kernels.im2col_bits(px, plan.pad_words, cg, kh, kw, sh, sw, ph, pw, dh,
+                                             dw, oh, ow)
+            self._kernels.conv_gemm(cols, weights_t, cg * kh * kw, plan.affines[g], flags,
+                                    residual, flat, plan.offsets[g])
+        return out
+
+    def _plan(self, node: Node, affine: Node | None) -> _ConvPlan:
+        """What a packed conv (with the ``affine`` fused after it) needs besides its input,
+        worked out at its first call: at batch 1 the set-up would otherwise cost as much as
+        the kernels."""
+        key = (id(node), id(affine))
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
         groups = node["groups"]
         rows = self.packed_weights(node["weight"]["array"], groups)
-        cg = c // groups
-        oh, ow = K.out_size(h, kh, sh, ph, dh), K.out_size(w, kw, sw, pw, dw)
         out_channels = sum(r.shape[1] for r in rows)
-        if residual is not None and residual.shape != (n, out_channels, oh, ow):
-            return self._packed_conv(node, x, affine, None) + residual  # broadcasting: unfused
+        spec = node["input"]
+        in_channels = self.packed.entry(node["weight"]["array"]).shape[1] * groups
         threshold = self.array(spec["threshold"])
-        threshold = np.zeros(c, np.float32) if threshold is None else threshold.reshape(-1)
+        threshold = (np.zeros(in_channels, np.float32) if threshold is None
+                     else threshold.reshape(-1))
         parts = [self.array(node["scale"]), self.array(node["bias"])]
         parts += ([None, None] if affine is None
                   else [self.array(affine["scale"]), self.array(affine["bias"])])
-        flags = np.array([p is not None for p in parts] + [residual is not None], np.bool_)
+        flags = np.array([p is not None for p in parts] + [False], np.bool_)
         affines = np.zeros((4, out_channels), np.float32)
         for i, p in enumerate(parts):
             if p is not None:
                 affines[i] = p.reshape(-1)
-        residual = (np.zeros((1, 1, 1), np.float32) if residual is None
-                    else np.ascontiguousarray(residual).reshape(n, out_channels, oh * ow))
-        out = np.empty((n, out_channels, oh, ow), np.float32)
-        flat = out.reshape(n, out_channels, oh * ow)
-        self._threads_for(n * oh * ow)
-        pad_words = self._kernels.pad_words(cg, pad > 0)
-        offset = 0
-        for g, weights_t in enumerate(rows):
-            part = slice(g * cg, (g + 1) * cg)
-            px = self.signs(x, spec["threshold"], threshold, part)
-            cols = self._kernels.im2col_bits(px, pad_words, cg, kh, kw, sh, sw, ph, pw, dh, dw,
-                                             oh, ow)
-            o = weights_t.shape[1]
-            self._kernels.conv_gemm(cols, weights_t, cg * kh * kw,
-                                    np.ascontiguousarray(affines[:, offset : offset + o]),
-                                    flags, residual, flat, offset)
-            offset += o
-        return out
+        offsets = np.cumsum([0] + [r.shape[1] for r in rows])
+        flags_residual = flags.copy()
+        flags_residual[4] = True
+        plan = _ConvPlan(
+            geometry=tuple(tuple(node[key]) for key in ("kernel", "stride", "padding",
+                                                        "dilation")),
+            rows=rows, out_channels=out_channels, threshold_name=spec["threshold"],
+            threshold=threshold,
+            pad_words=self._kernels.pad_words(in_channels // groups, node["pad_value"] > 0),
+            affines=[np.ascontiguousarray(affines[:, offsets[g] : offsets[g + 1]])
+                     for g in range(groups)],
+            offsets=[int(o) for o in offsets[:-1]], flags=flags, flags_residual=flags_residual)
+        self._plans[key] = plan
+        return plan
 
     def _threads_for(self, pixels: int) -> None:
         """Threads for a kernel producing ``pixels`` output pixels (per channel)."""

@@ -149,6 +149,18 @@ def test_fast_engine_gives_the_reference_logits(make_zoo_source, make_genotype_s
         assert fast._packed_weights  # the compiled kernel ran, not the reference one
 
 
+def test_one_engine_gives_the_reference_logits_call_after_call(make_zoo_source):
+    """A packed conv's set-up is worked out at its first call and kept: later calls with
+    other batch sizes and inputs still give a fresh reference engine's logits."""
+    packed = pack(make_zoo_source("birealnet18", (3, 16, 16), stem="small"))
+    engine = FastEngine(packed)
+    rng = np.random.default_rng(6)
+    for batch in (3, 1, 5, 3):
+        x = rng.standard_normal((batch, 3, 16, 16)).astype(np.float32)
+        np.testing.assert_array_equal(engine(x), Engine(packed)(x))
+    assert engine._plans  # the plans were kept
+
+
 def test_predict_with_the_fast_engine_prints_the_reference_predictions(
         make_genotype_source, genotypes, tmp_path, capsys):
     from bnnas.cli import main
