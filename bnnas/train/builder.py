@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bnnas.binary import BinaryConv2d, BinaryLinear
+from bnnas.binary.quantizers import make_quantizer
 from bnnas.config import from_dict
 from bnnas.errors import CheckpointError, GenotypeError
 from bnnas.models import MODELS, create_model
@@ -67,11 +69,55 @@ def build_model(
     """
     if genotype is not None or config.genotype is not None:
         genotype = genotype if genotype is not None else load_genotype(config)
-        return Network.from_genotype(genotype, num_classes, in_channels=input_shape[0])
-    kwargs = model_kwargs(config, input_shape)
-    return create_model(
-        config.name, num_classes=num_classes, in_channels=input_shape[0], **kwargs
-    )
+        model = Network.from_genotype(genotype, num_classes, in_channels=input_shape[0])
+    else:
+        kwargs = model_kwargs(config, input_shape)
+        model = create_model(
+            config.name, num_classes=num_classes, in_channels=input_shape[0], **kwargs
+        )
+    if not config.binary_weights:
+        keep_weights_real(model)
+    return model
+
+
+def keep_weights_real(model: nn.Module) -> int:
+    """Make every binary layer of ``model`` use its latent weights as they are (an identity
+    weight quantizer) while its input stays binary: the network of step 1 of ReActNet's
+    two-step training (Liu et al., ECCV 2020). Returns how many layers changed."""
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, BinaryConv2d | BinaryLinear) and module.weight_precision == 1:
+            module.weight_quantizer = make_quantizer("identity")
+            changed += 1
+    return changed
+
+
+def init_weights_from(model: nn.Module, checkpoint: str | Path, num_classes: int) -> None:
+    """Load the weights of a ``bnnas train`` checkpoint into ``model`` (same architecture;
+    the quantizers may differ: a real-weight step 1 starts a binary step 2)."""
+    state = load_checkpoint(checkpoint, map_location="cpu")
+    try:
+        stored_classes = state["meta"]["num_classes"]
+        weights = state["model"]
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(
+            f"init_from {str(checkpoint)!r} lacks {error}; give a checkpoint written by "
+            "bnnas train"
+        ) from None
+    if stored_classes != num_classes:
+        raise CheckpointError(
+            f"init_from {str(checkpoint)!r} predicts {stored_classes} classes, the data has "
+            f"{num_classes}; start from a run on the same data"
+        )
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(
+            f"init_from {str(checkpoint)!r} does not fit this run's model ({first}); start "
+            "from a run of the same model and layout"
+        ) from None
+    log.info("weights initialised from %s", checkpoint)
 
 
 def _stored_genotype(model_state: dict[str, Any], checkpoint: str | Path) -> Genotype | None:

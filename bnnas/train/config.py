@@ -41,12 +41,17 @@ class ModelConfig:
     ``best`` (lowest error). It is stored in the config rather than resolved to a genotype
     file so that a run records which trade-off it trained. An int or a string: YAML reads
     ``pick: 3`` as an int.
+
+    ``binary_weights: false`` keeps the binary layers' weights real-valued while their
+    activations stay binary: step 1 of ReActNet's two-step training (Liu et al., ECCV 2020),
+    whose step 2 trains the fully binary network from it (``init_from``).
     """
 
     name: str = "bresnet_small"
     genotype: str | None = None
     pick: int | str | None = None
     args: dict[str, Any] = field(default_factory=dict)
+    binary_weights: bool = True
 
     def validate(self) -> None:
         require(
@@ -117,6 +122,10 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    # A ``bnnas train`` checkpoint whose weights start this run (step 2 of the two-step
+    # recipe: the fully binary network from step 1's real-weight one); the optimizer and
+    # schedule start afresh. Ignored when the run resumes from its own checkpoint.
+    init_from: str | None = None
     seed: int = 0
     device: str = "auto"
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"

@@ -35,7 +35,7 @@ from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.distributed import DistContext
 from bnnas.errors import CheckpointError
 from bnnas.runs import MetricsLog, write_text_atomic
-from bnnas.train.builder import build_model, load_trained_model, model_meta
+from bnnas.train.builder import build_model, init_weights_from, load_trained_model, model_meta
 from bnnas.train.checkpoint import save_checkpoint, save_epoch_checkpoint
 from bnnas.train.config import TrainConfig
 from bnnas.train.health import check_gradients, gradient_norm
@@ -102,7 +102,10 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = build_model(
             config.model, self.dataset.num_classes, self.dataset.input_shape
-        ).to(self.device)
+        )
+        if config.init_from is not None:
+            init_weights_from(self.model, config.init_from, self.dataset.num_classes)
+        self.model.to(self.device)
         # The DDP constructor is a collective: no rank gets past it before every rank has
         # passed its run-folder checks, so rank 0 cannot create the folder under another's.
         ddp = self.dist.wrap(self.model, self.device)

@@ -112,3 +112,49 @@ def test_tensorboard_scalars_when_installed(tmp_path, tiny_dataset):
     pytest.importorskip("tensorboard", reason="the tb extra is not installed")
     _, _, run = _train(tmp_path, tiny_dataset, "tb", "optim.epochs=1")
     assert any((run / "tb").iterdir())
+
+
+def test_two_step_training_starts_step_two_from_step_one(tmp_path, tiny_dataset):
+    """ReActNet's two steps: binary activations with real weights, then the fully binary
+    network initialised from it. Step 1's checkpoint rebuilds with real weights; step 2
+    starts from step 1's weights and ends binary."""
+    trainer1, _, run1 = _train(tmp_path, tiny_dataset, "step1", "optim.epochs=1",
+                               "model.binary_weights=false")
+    layers = [m for m in trainer1.model.modules() if hasattr(m, "weight_quantizer")]
+    assert layers and all(m.weight_precision == 32 and m.input_precision == 1 for m in layers)
+    rebuilt, _ = load_trained_model(run1 / "final.pt")
+    assert all(m.weight_precision == 32 for m in rebuilt.modules()
+               if hasattr(m, "weight_quantizer"))
+    step1_weights = {k: v.clone() for k, v in trainer1.model.state_dict().items()}
+
+    run2 = tmp_path / "step2"
+    run2.mkdir()
+    trainer2 = Trainer(_config("optim.epochs=1", f"init_from={run1 / 'final.pt'}"), run2,
+                       dataset=tiny_dataset, progress=False)
+    for key, value in trainer2.model.state_dict().items():
+        assert torch.equal(value, step1_weights[key]), key
+    assert all(m.weight_precision == 1 for m in trainer2.model.modules()
+               if hasattr(m, "weight_quantizer"))
+    x = torch.randn(3, 1, 12, 12)
+    trainer1.model.eval()
+    trainer2.model.eval()
+    assert not torch.equal(trainer1.model(x), trainer2.model(x))  # same weights, now binary
+    assert trainer2.fit()["epochs"] == 1
+
+
+@pytest.mark.parametrize("problem", ["missing", "classes", "architecture"])
+def test_init_from_a_checkpoint_that_does_not_fit_is_refused(tmp_path, tiny_dataset, problem):
+    if problem == "missing":
+        source, match = tmp_path / "nope.pt", "nope.pt"
+    elif problem == "classes":
+        seven = dataclasses.replace(tiny_dataset, num_classes=7, classes=tuple("abcdefg"))
+        _, _, other = _train(tmp_path, seven, "other", "optim.epochs=1")
+        source, match = other / "final.pt", "predicts 7 classes, the data has 4"
+    else:
+        _, _, other = _train(tmp_path, tiny_dataset, "other", "optim.epochs=1",
+                             "model.args={blocks_per_stage: 1}")
+        source, match = other / "final.pt", "does not fit this run's model"
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(CheckpointError, match=match):
+        Trainer(_config(f"init_from={source}"), run, dataset=tiny_dataset, progress=False)
