@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from bnnas.errors import ExportError
 from bnnas.export import kernels as K
@@ -59,6 +60,7 @@ class Engine:
         self._words: dict[tuple[str, int], list[np.ndarray]] = {}
         # Seconds spent per node type while not None (a benchmark's per-layer breakdown).
         self.timings: dict[str, float] | None = None
+        self._blas: ThreadpoolController | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> Engine:
@@ -81,8 +83,17 @@ class Engine:
                               f"{error}); export the model again") from None
 
     def run_graph(self, x: np.ndarray) -> np.ndarray:
-        """Logits of a checked float32 batch: the whole graph."""
-        return self.run(self.graph, x)
+        """Logits of a checked float32 batch: the whole graph, with BLAS on one thread.
+
+        OpenBLAS rounds some products differently with one thread than with two (a 1x1
+        shortcut conv of 64 to 128 channels at 8x8 did here), so one thread makes the logits
+        independent of the machine's thread settings; engines that want parallel real
+        convolutions split them by image themselves (each image's product is the same).
+        """
+        if self._blas is None:  # finding the loaded libraries takes a while: once per engine
+            self._blas = ThreadpoolController()
+        with self._blas.limit(limits=1, user_api="blas"):
+            return self.run(self.graph, x)
 
     def predict(self, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """``(logits, predicted classes)`` of ``x``, run ``batch_size`` samples at a time."""
@@ -158,10 +169,11 @@ class Engine:
                 y = K.binary_conv2d(bits, self.weight_words(weight["array"], groups), kernel_,
                                     stride, padding, dilation, pad > 0).astype(np.float32)
             else:
-                y = K.conv2d(bits_to_pm1(bits), self.dense_weight(weight), stride, padding,
-                             dilation, groups, pad)
+                y = self.real_conv(bits_to_pm1(bits), self.dense_weight(weight), stride,
+                                   padding, dilation, groups, pad)
         else:
-            y = K.conv2d(x, self.dense_weight(weight), stride, padding, dilation, groups, pad)
+            y = self.real_conv(x, self.dense_weight(weight), stride, padding, dilation, groups,
+                               pad)
         return self.affine(y, self.array(node["scale"]), self.array(node["bias"]))
 
     def conv_affine_add(self, conv: Node, affine: Node | None, x: np.ndarray,
@@ -170,6 +182,12 @@ class Engine:
         of every binary block, which a faster engine runs as one pass over the output."""
         h = self.run(affine, self.run(conv, x))
         return h if residual is None else h + residual
+
+    def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
+                  dilation: Pair, groups: int, pad_value: float = 0.0) -> np.ndarray:
+        """A real-valued convolution (:func:`bnnas.export.kernels.conv2d`): a stem, a 1x1
+        shortcut, a binary conv whose input or weight is real."""
+        return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value)
 
     def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
              ceil_mode: bool, count_include_pad: bool) -> np.ndarray:
@@ -227,7 +245,7 @@ def _relu(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
 @kernel("conv2d")
 def _conv2d(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
     kernel_, stride, padding, dilation = _pairs(node)
-    y = K.conv2d(x, e.array(node["weight"]), stride, padding, dilation, node["groups"])
+    y = e.real_conv(x, e.array(node["weight"]), stride, padding, dilation, node["groups"])
     return K.channel_affine(y, None, e.array(node["bias"]))
 
 

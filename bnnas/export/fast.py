@@ -11,6 +11,7 @@ the ``fast`` extra (``pip install 'bnnas[fast]'``: numba); the kernels use as ma
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -71,6 +72,7 @@ class FastEngine(Engine):
         self._signs: dict[tuple[int, str | None, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._plans: dict[tuple[int, int], _ConvPlan] = {}
         self._no_residual = np.zeros((1, 1, 1), np.float32)  # conv_gemm's "nothing to add"
+        self._pool: ThreadPoolExecutor | None = None  # threads of the real convolutions
 
     def packed_weights(self, name: str, groups: int) -> list[np.ndarray]:
         """A binary weight as transposed packed rows per group, built once."""
@@ -190,6 +192,11 @@ class FastEngine(Engine):
         return px
 
     def run_graph(self, x: np.ndarray) -> np.ndarray:
+        """The graph (with BLAS on one thread, as the reference runs it). That also keeps
+        BLAS worker threads, which spin for a while after each product, from starving the
+        compiled kernels' threads on few cores (an affine of 64 x 112 x 112 took 3-7 ms
+        instead of 0.1 right after the stem's product): the real convolutions are split over
+        threads by image here instead (:meth:`real_conv`)."""
         import numba
 
         before = self._current_threads = numba.get_num_threads()
@@ -199,6 +206,29 @@ class FastEngine(Engine):
         finally:
             self._signs.clear()
             self._set_threads(before)
+
+    def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
+                  dilation: Pair, groups: int, pad_value: float = 0.0) -> np.ndarray:
+        """The reference's convolution, its batch split over ``threads`` Python threads
+        (numpy gathers and multiplies without the GIL). Each image's product is the same
+        whatever the split, so the values are the reference's."""
+        n = x.shape[0]
+        parts = min(self.threads, n)
+        if parts == 1:
+            return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value)
+        kh, kw = weight.shape[2:]
+        oh = K.out_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
+        ow = K.out_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
+        out = np.empty((n, weight.shape[0], oh, ow), np.float32)
+        bounds = np.linspace(0, n, parts + 1).astype(int)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="bnnas-conv")
+        jobs = [self._pool.submit(K.conv2d, x[a:b], weight, stride, padding, dilation, groups,
+                                  pad_value, out[a:b])
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        for job in jobs:
+            job.result()
+        return out
 
     def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
              ceil_mode: bool, count_include_pad: bool) -> np.ndarray:

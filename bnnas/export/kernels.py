@@ -63,7 +63,7 @@ def _to_nchw(rows: np.ndarray, n: int, out: Pair) -> np.ndarray:
 
 
 def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilation: Pair,
-           groups: int = 1, pad_value: float = 0.0) -> np.ndarray:
+           groups: int = 1, pad_value: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
     """Real-valued convolution, the border holding ``pad_value``: per image, the weight
     matrix times the taps laid out ``(C * KH * KW, OH * OW)``, which gives NCHW directly (no
     transpose of the output) and copies the taps along output rows, not along 7-tap kernel
@@ -72,7 +72,9 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
     The taps are gathered a few images at a time (at most ``TAPS_BYTES`` of them): a 224x224
     stem's taps for a batch of 64 would take 472 MB at once. Chunks bound the memory, not the
     time: ``bench/binary_layer.py`` times that stem at 169 ms best, 173 median in chunks
-    against 153 and 157 in one gather (docs/RESULTS.md)."""
+    against 153 and 157 in one gather (docs/RESULTS.md). Each image's product is computed
+    on its own, so any split of the batch gives the same values; ``out`` (float32 ``(N, O,
+    OH, OW)``, contiguous) receives them when given."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     cg, og = c // groups, o // groups
@@ -83,7 +85,8 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
     else:
         padded = pad_hw(x, padding[0], padding[0], padding[1], padding[1], pad_value)
         geometry = ((kh, kw), stride, dilation, (oh, ow))
-    y = np.empty((n, o, oh * ow), np.float32)
+    y = (np.empty((n, o, oh * ow), np.float32) if out is None
+         else out.reshape(n, o, oh * ow))
     chunk = max(1, TAPS_BYTES // (4 * cg * kh * kw * oh * ow))
     for start in range(0, n, chunk):
         images = slice(start, min(n, start + chunk))

@@ -126,3 +126,22 @@ def test_the_engine_runs_without_torch(make_zoo_source, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "(1, 10) False"
+
+
+def test_blas_runs_on_one_thread_during_a_forward_and_is_restored(make_zoo_source, monkeypatch):
+    """OpenBLAS rounds some products differently per thread count: the engine pins it to one
+    thread while it runs, so its logits do not depend on the machine's settings."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    engine = Engine(pack(make_zoo_source("bresnet_small", (1, 28, 28))))
+    seen: list[list[int]] = []
+    real_conv = engine.real_conv
+    monkeypatch.setattr(engine, "real_conv",
+                        lambda *a, **k: seen.append(blas_threads()) or real_conv(*a, **k))
+    before = blas_threads()
+    engine(np.zeros((2, 1, 28, 28), np.float32))
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert blas_threads() == before
