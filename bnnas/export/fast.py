@@ -233,12 +233,16 @@ class FastEngine(Engine):
         return out
 
     def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
-             ceil_mode: bool, count_include_pad: bool) -> np.ndarray:
+             ceil_mode: bool, count_include_pad: bool,
+             negate: np.ndarray | None = None) -> np.ndarray:
+        """The compiled pool; a max pool takes the minimum of the channels ``negate`` marks."""
         oh = K.out_size(x.shape[2], kernel[0], stride[0], padding[0], ceil_mode=ceil_mode)
         ow = K.out_size(x.shape[3], kernel[1], stride[1], padding[1], ceil_mode=ceil_mode)
         self._threads_for(x.shape[0] * oh * ow)
         return self._kernels.pool2d(np.ascontiguousarray(x, np.float32), kind == "max",
-                                    *kernel, *stride, *padding, oh, ow, count_include_pad)
+                                    *kernel, *stride, *padding, oh, ow, count_include_pad,
+                                    negate if negate is not None
+                                    else np.zeros(x.shape[1], np.bool_))
 
     def affine(self, x: np.ndarray, scale: np.ndarray | None,
                bias: np.ndarray | None) -> np.ndarray:
@@ -260,23 +264,53 @@ class FastEngine(Engine):
         return super().run(node, *inputs)
 
     def _sequential(self, node: Node, x: np.ndarray) -> np.ndarray:
-        """The layers in order; an affine (a BN) whose input is an intermediate of this
-        sequence, sharing no memory with anything outside it, is applied in place: a stem's
-        BN after its conv then costs one pass over memory instead of an allocation and two."""
+        """The layers in order, with two shortcuts that give the same values:
+
+        * an affine (a BN) followed by a max pool runs after the pool instead, on a quarter
+          of the values (a stem's BN and pool): ``x * s + b`` rounded is monotonic in ``x``,
+          non-decreasing for ``s >= 0`` and non-increasing for ``s < 0``, so the max of the
+          affine values is the affine of the max, or of the min where ``s < 0``;
+        * an affine whose input is an intermediate of this sequence, sharing no memory with
+          anything outside it, is applied in place: one pass over memory instead of an
+          allocation and two.
+        """
         h = x
-        for layer in node["layers"]:
+        layers = node["layers"]
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            following = layers[i + 1] if i + 1 < len(layers) else None
+            if (_is_type(layer, "affine") and _is_type(following, "pool")
+                    and following["kind"] == "max" and h.ndim == 4 and h.dtype == np.float32):
+                scale = self.array(layer["scale"])
+                negate = (np.zeros(h.shape[1], np.bool_) if scale is None
+                          else np.ascontiguousarray(scale.reshape(-1) < 0))
+                tic = time.perf_counter()
+                h = self.pool(h, "max", tuple(following["kernel"]), tuple(following["stride"]),
+                              tuple(following["padding"]), following["ceil_mode"],
+                              following["count_include_pad"], negate)
+                self._time("pool", tic)
+                i += 1  # past the pool; the affine runs below, on the pooled values
             private = (h is not x and h.dtype == np.float32 and h.ndim == 4
                        and h.flags.c_contiguous and not np.may_share_memory(h, x))
-            if private and layer is not None and layer.get("type") == "affine":
+            if private and _is_type(layer, "affine"):
                 tic = time.perf_counter()
                 h = self._affine_into(h, self.array(layer["scale"]), self.array(layer["bias"]),
                                       h)
-                if self.timings is not None:
-                    self.timings["affine"] = self.timings.get("affine", 0.0) + (
-                        time.perf_counter() - tic)
+                self._time("affine", tic)
             else:
                 h = self.run(layer, h)
+            i += 1
         return h
+
+    def _time(self, key: str, tic: float) -> None:
+        """Add the time since ``tic`` to node type ``key`` when timings are on."""
+        if self.timings is not None:
+            self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - tic
+
+
+def _is_type(node: Node | None, kind: str) -> bool:
+    return node is not None and node.get("type") == kind
 
 
 def _packable(node: Node) -> bool:

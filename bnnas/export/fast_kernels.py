@@ -259,7 +259,7 @@ POOL_PLANES = 8  # (image, channel) planes per parallel task of pool2d: one padd
 
 @numba.njit(parallel=True, cache=True)
 def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
-           oh: int, ow: int, count_include_pad: bool) -> np.ndarray:
+           oh: int, ow: int, count_include_pad: bool, negate: np.ndarray) -> np.ndarray:
     """Max or average pooling as :func:`bnnas.export.kernels.pool2d` computes it (the
     geometry, ``oh``/``ow`` with ``ceil_mode``, decided by the caller).
 
@@ -270,6 +270,10 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
     its taps to a whole output row at a time in ``(i, j)`` order, the rounding order of the
     reference, and divides by the taps inside the input (plus its padding when
     ``count_include_pad``), never counting the ``ceil_mode`` overhang.
+
+    A max pool of a channel whose ``negate`` is set gives the minimum instead (the max of
+    ``-x``, negated: exact), so that a BN with a negative scale can follow the pool rather
+    than precede it (:meth:`bnnas.export.fast.FastEngine.run`). Averages ignore it.
     """
     n, c, h, w = x.shape
     hp = max(h + 2 * ph, (oh - 1) * sh + kh)
@@ -297,7 +301,11 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
         acc = np.empty(ow, np.float32)
         for plane in range(task * POOL_PLANES, min(planes, (task + 1) * POOL_PLANES)):
             b, ch = plane // c, plane % c
-            padded[ph : ph + h, pw : pw + w] = x[b, ch]
+            flip = is_max and negate[ch]
+            if flip:
+                padded[ph : ph + h, pw : pw + w] = -x[b, ch]
+            else:
+                padded[ph : ph + h, pw : pw + w] = x[b, ch]
             if is_max:
                 for yp in range(hp):
                     line = padded[yp]
@@ -316,6 +324,9 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
                         for xo in range(ow):
                             v = row[xo]
                             target[xo] = v if v > target[xo] else target[xo]
+                    if flip:
+                        for xo in range(ow):
+                            target[xo] = -target[xo]
                 continue
             for y in range(oh):
                 acc[:] = 0.0

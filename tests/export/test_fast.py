@@ -120,8 +120,43 @@ def test_compiled_pools_equal_the_reference_pools(kind, kernel, stride, padding,
     oh = K.out_size(8, kernel, stride, padding, ceil_mode=ceil_mode)
     ow = K.out_size(9, kernel, stride, padding, ceil_mode=ceil_mode)
     got = fast_kernels.pool2d(x, kind == "max", kernel, kernel, stride, stride, padding, padding,
-                              oh, ow, include_pad)
+                              oh, ow, include_pad, np.zeros(5, np.bool_))
     np.testing.assert_array_equal(got, expected)
+    negate = np.array([True, False, True, False, False])
+    got = fast_kernels.pool2d(x, kind == "max", kernel, kernel, stride, stride, padding, padding,
+                              oh, ow, include_pad, negate)
+    if kind == "max":  # the negated channels take the minimum
+        minimum = -K.pool2d(-x, kind, (kernel,) * 2, (stride,) * 2, (padding,) * 2, ceil_mode,
+                            include_pad)
+        expected[:, negate] = minimum[:, negate]
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("has_scale", [True, False])
+def test_a_bn_before_a_max_pool_runs_after_it_with_the_same_values(make_zoo_source,
+                                                                   has_scale):
+    """Affine then max pool (a stem's BN and pool) equals the reference, with scales of
+    both signs: the pool takes the minimum where the scale is negative."""
+    rng = np.random.default_rng(7)
+    scale = rng.standard_normal(6).astype(np.float32)
+    scale[:3] = -np.abs(scale[:3])
+    arrays = {"s": scale, "b": rng.standard_normal(6).astype(np.float32), None: None}
+    sequence = {"type": "sequential", "layers": [
+        {"type": "identity"},
+        {"type": "affine", "scale": "s" if has_scale else None, "bias": "b"},
+        {"type": "pool", "kind": "max", "kernel": [3, 3], "stride": [2, 2], "padding": [1, 1],
+         "ceil_mode": False, "count_include_pad": True}]}
+    x = rng.standard_normal((2, 6, 11, 10)).astype(np.float32)
+    packed = pack(make_zoo_source("bresnet_small", (1, 28, 28)))
+    reference, fast = Engine(packed), FastEngine(packed)
+    for engine in (reference, fast):
+        engine.array = arrays.get
+    shapes = []
+    affine_into = fast._affine_into
+    fast._affine_into = lambda h, *rest: shapes.append(h.shape) or affine_into(h, *rest)
+    expected = reference.run(sequence, x)
+    np.testing.assert_array_equal(fast.run(sequence, x), expected)
+    assert shapes == [expected.shape]  # the affine ran on the pooled values
 
 
 @pytest.mark.parametrize("has_scale,has_bias", [(True, True), (True, False), (False, True)])
