@@ -254,6 +254,12 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
                 r += run
 
 
+@numba.njit(cache=True, inline="always")
+def max2(a: float, b: float) -> float:
+    """``b`` if it is greater, else ``a``: the comparison order of the reference's maxima."""
+    return b if b > a else a
+
+
 POOL_PLANES = 8  # (image, channel) planes per parallel task of pool2d: one padded buffer each
 
 
@@ -310,20 +316,28 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
                 for yp in range(hp):
                     line = padded[yp]
                     row = across[yp]
+                    if kw == 3 and sw <= 2:  # 3x3 pools: strides known to LLVM, vectorised
+                        if sw == 1:
+                            for xo in range(ow):
+                                m = max2(line[xo], line[xo + 1])
+                                row[xo] = max2(m, line[xo + 2])
+                        else:
+                            for xo in range(ow):
+                                m = max2(line[2 * xo], line[2 * xo + 1])
+                                row[xo] = max2(m, line[2 * xo + 2])
+                        continue
                     for xo in range(ow):
                         row[xo] = line[xo * sw]
                     for j in range(1, kw):
                         for xo in range(ow):
-                            v = line[xo * sw + j]
-                            row[xo] = v if v > row[xo] else row[xo]
+                            row[xo] = max2(row[xo], line[xo * sw + j])
                 for y in range(oh):
                     target = out[b, ch, y]
                     target[:] = across[y * sh]
                     for i in range(1, kh):
                         row = across[y * sh + i]
                         for xo in range(ow):
-                            v = row[xo]
-                            target[xo] = v if v > target[xo] else target[xo]
+                            target[xo] = max2(target[xo], row[xo])
                     if flip:
                         for xo in range(ow):
                             target[xo] = -target[xo]
