@@ -13,7 +13,9 @@ For each network the same weights run four ways on the same inputs and threads:
 Each runtime runs in a child process of its own (torch's OpenMP threads and numba's threads
 would spin against each other in one process; a user runs one or the other), in ``--rounds``
 interleaved rounds of which each runtime keeps its best: the speed of this 2-core machine
-drifted by 2x and more between runs minutes apart. BN statistics and shifts are randomized
+drifted by 2x and more between runs minutes apart. Because the best rounds of two runtimes
+may come from different minutes, the ratio of torch float to the fast engine is also given
+per round (the two run back to back), as median and range. BN statistics and shifts are randomized
 first so that the prediction check is not trivial; the engines' predictions must equal the
 fake-binary model's. Also prints the fast engine's time per node type and the file sizes:
 ``.bnn`` vs the float32 ``state_dict``.
@@ -126,7 +128,9 @@ def file_sizes(source: ExportSource) -> tuple[int, int]:
     return bnn, buffer.getbuffer().nbytes
 
 
-RUNTIMES = ("torch_float", "torch_fake_binary", "fast_engine", "reference_engine")
+# torch float and the fast engine run back to back, so that a round's ratio of the two
+# compares minutes of the same machine speed.
+RUNTIMES = ("torch_float", "fast_engine", "torch_fake_binary", "reference_engine")
 
 
 def measure(runtime: str, name: str, batches: list[int], threads: int, repeats: int,
@@ -168,7 +172,9 @@ def measure(runtime: str, name: str, batches: list[int], threads: int, repeats: 
 def run(name: str, args: argparse.Namespace, folder: Path) -> list[dict[str, object]]:
     """Every runtime on network ``name``, each in a child process, then the comparison."""
     times: dict[str, dict[str, dict[str, object]]] = {}
+    round_ratios: dict[str, list[float]] = {str(batch): [] for batch in args.batches}
     for _ in range(args.rounds):  # rounds interleave the runtimes; each keeps its best round
+        this_round: dict[str, dict[str, dict[str, object]]] = {}
         for runtime in RUNTIMES:
             command = [sys.executable, __file__, "--worker", runtime, "--networks", name,
                        "--batches", *map(str, args.batches), "--threads", str(args.threads),
@@ -177,10 +183,14 @@ def run(name: str, args: argparse.Namespace, folder: Path) -> list[dict[str, obj
                        "--json", str(folder / f"{runtime}-{name}.json")]
             subprocess.run(command, check=True)
             measured = json.loads((folder / f"{runtime}-{name}.json").read_text())
+            this_round[runtime] = measured
             best = times.setdefault(runtime, measured)
             for batch, entry in measured.items():
                 if entry["ms"] < best[batch]["ms"]:
                     best[batch] = entry
+        for batch, ratios in round_ratios.items():
+            ratios.append(this_round["torch_float"][batch]["ms"]
+                          / this_round["fast_engine"][batch]["ms"])
     rows = []
     for batch in args.batches:
         b = str(batch)
@@ -198,6 +208,7 @@ def run(name: str, args: argparse.Namespace, folder: Path) -> list[dict[str, obj
                      "fast_engine_ms": t_fast,
                      "reference_engine_ms": None if reference is None else reference["ms"],
                      "speedup_vs_float": times["torch_float"][b]["ms"] / t_fast,
+                     "round_speedups": round_ratios[b],
                      "images_per_s": batch / t_fast * 1e3,
                      "max_abs_logit_diff": float(np.abs(fast - expected).max()),
                      "same_predictions": same,
@@ -235,8 +246,9 @@ def main() -> None:
     print(f"# {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, "
           f"numba {numba.__version__}, {args.threads} threads, each runtime in its own process")
     print("| network | batch | torch float ms | torch fake-binary ms | fast engine ms | "
-          "reference engine ms | fast img/s | fast vs float | same predictions |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "reference engine ms | fast img/s | fast vs float | per round: median (range) | "
+          "same predictions |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     all_rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.networks:
@@ -256,11 +268,13 @@ def row_line(name: str, r: dict[str, object]) -> str:
     if "batch" not in r:
         return (f"| {name} | file | .bnn {r['bnn_bytes']:,} B | float32 checkpoint "
                 f"{r['float_checkpoint_bytes']:,} B | "
-                f"{r['float_checkpoint_bytes'] / r['bnn_bytes']:.1f}x smaller | | | | |")
+                f"{r['float_checkpoint_bytes'] / r['bnn_bytes']:.1f}x smaller | | | | | |")
     ref = "-" if r["reference_engine_ms"] is None else f"{r['reference_engine_ms']:.1f}"
+    rounds = r["round_speedups"]
     return (f"| {name} | {r['batch']} | {r['torch_float_ms']:.2f} | "
             f"{r['torch_fake_binary_ms']:.2f} | {r['fast_engine_ms']:.2f} | {ref} | "
             f"{r['images_per_s']:.0f} | {r['speedup_vs_float']:.2f}x | "
+            f"{statistics.median(rounds):.2f}x ({min(rounds):.2f}-{max(rounds):.2f}) | "
             f"{r['same_predictions']} |")
 
 
