@@ -50,9 +50,8 @@ class _ConvPlan:
 
 
 # Below this many output pixels (batch x height x width) a kernel runs on one thread: waking
-# the other threads would cost more than they save (a 7x7 plane at batch 1). At batch 1, 100
-# against 4096 took the searched net from 3.8 to 3.2 ms a forward and birealnet18 from 9.4 to
-# 7.1 (bresnet_small unchanged, 0.29); 1 was no better than 100.
+# the other threads would cost more than they save (a 7x7 plane at batch 1); from 100 on, the
+# 14x14 layers of a batch-1 forward use both cores (docs/RESULTS.md, bench/engine_profile.py).
 PARALLEL_PIXELS = 100
 
 
