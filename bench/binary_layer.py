@@ -60,7 +60,6 @@ def time_layer(n: int, c: int, size: int, k: int, d: int, repeats: int,
     flags = np.ones(5, np.bool_)
     residual = rng.standard_normal((n, c, size * size)).astype(np.float32)
     pad = fk.pad_words(c, False)
-    no_signs = np.zeros((1, 1), np.uint64)
     p = d * (k - 1) // 2
     px = fk.sign_pack(x, threshold)
     cols = fk.im2col_bits(px, pad, c, k, k, 1, 1, p, p, d, d, size, size)
@@ -69,7 +68,7 @@ def time_layer(n: int, c: int, size: int, k: int, d: int, repeats: int,
         "im2col_bits": best(lambda: fk.im2col_bits(px, pad, c, k, k, 1, 1, p, p, d, d, size,
                                                    size), repeats),
         "conv_gemm": best(lambda: fk.conv_gemm(cols, weights_t, c * k * k, affines, flags,
-                                               residual, out, 0, no_signs, False), repeats),
+                                               residual, out, 0), repeats),
     }
 
 

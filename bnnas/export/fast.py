@@ -73,7 +73,6 @@ class FastEngine(Engine):
         self._signs: dict[tuple[int, str | None, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._plans: dict[tuple[int, int], _ConvPlan] = {}
         self._no_residual = np.zeros((1, 1, 1), np.float32)  # conv_gemm's "nothing to add"
-        self._no_signs = np.zeros((1, 1), np.uint64)  # conv_gemm's "no signs to pack"
         self._pool: ThreadPoolExecutor | None = None  # threads of the real convolutions
 
     def packed_weights(self, name: str, groups: int) -> list[np.ndarray]:
@@ -125,22 +124,13 @@ class FastEngine(Engine):
         flat = out.reshape(n, plan.out_channels, oh * ow)
         self._threads_for(n * oh * ow)
         cg = c // len(plan.rows)
-        # The output's signs, packed on the way out, for the next conv when it reads plain
-        # signs too (no RSign threshold: a guess from this conv's own input, right for
-        # Bi-Real-style nets; a wrong guess costs only the packing).
-        pack_out = len(plan.rows) == 1 and plan.threshold_name is None
-        signs = (np.zeros((n * oh * ow, (plan.out_channels + 63) // 64), np.uint64) if pack_out
-                 else self._no_signs)
         for g, weights_t in enumerate(plan.rows):
             part = slice(g * cg, (g + 1) * cg)
             px = self.signs(x, plan.threshold_name, plan.threshold, part)
             cols = self._kernels.im2col_bits(px, plan.pad_words, cg, kh, kw, sh, sw, ph, pw, dh,
                                              dw, oh, ow)
             self._kernels.conv_gemm(cols, weights_t, cg * kh * kw, plan.affines[g], flags,
-                                    residual, flat, plan.offsets[g], signs, pack_out)
-        if pack_out:
-            self._signs[(id(out), None, 0, plan.out_channels)] = (
-                out, signs.reshape(n, oh, ow, -1))
+                                    residual, flat, plan.offsets[g])
         return out
 
     def _plan(self, node: Node, affine: Node | None) -> _ConvPlan:
@@ -201,11 +191,6 @@ class FastEngine(Engine):
                                      np.ascontiguousarray(threshold[part]))
         self._signs[key] = (x, px)  # holding x keeps its id from being reused in this pass
         return px
-
-    def _forget_signs(self, x: np.ndarray) -> None:
-        """Drop the packed signs kept for ``x`` (before ``x`` changes in place)."""
-        for key in [key for key, (held, _) in self._signs.items() if held is x]:
-            del self._signs[key]
 
     def run_graph(self, x: np.ndarray) -> np.ndarray:
         """The graph (with BLAS on one thread, as the reference runs it). That also keeps
@@ -309,7 +294,6 @@ class FastEngine(Engine):
                        and h.flags.c_contiguous and not np.may_share_memory(h, x))
             if private and _is_type(layer, "affine"):
                 tic = time.perf_counter()
-                self._forget_signs(h)  # its values change in place
                 h = self._affine_into(h, self.array(layer["scale"]), self.array(layer["bias"]),
                                       h)
                 self._time("affine", tic)

@@ -195,7 +195,7 @@ def _count_rows(cols: np.ndarray, weights_t: np.ndarray, r: int, n: int,
 @numba.njit(parallel=True, cache=True)
 def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.ndarray,
               flags: np.ndarray, residual: np.ndarray, out: np.ndarray,
-              channel_offset: int, signs: np.ndarray, pack_signs: bool) -> None:
+              channel_offset: int) -> None:
     """``out[b, channel_offset + o, p]`` (``out`` viewed as ``(N, channels, OH * OW)``) for
     every output position ``(b, p)``, column ``r`` of the word-major ``cols``
     (:func:`im2col_bits`): the integer ``taps - 2 * popcount(cols[:, r] XOR w_o)`` as
@@ -207,11 +207,6 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
     A block of rows is counted first, then written channel by channel: consecutive rows are
     consecutive pixels of a plane, so each channel gets one contiguous run instead of one
     scattered write per row.
-
-    With ``pack_signs`` (a conv writing all of ``out``'s channels, ``channel_offset`` 0) the
-    block's outputs are also packed as signs, ``out >= 0``, into the zeroed ``signs``
-    ``(N * OH * OW, ceil(channels / 64))`` in :func:`sign_pack`'s layout, while they are still
-    in cache: the next binary conv reads them instead of packing the tensor again.
     """
     m = cols.shape[1]
     o = weights_t.shape[1]
@@ -256,18 +251,6 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
                 else:
                     for i in range(run):
                         target[i] = (line[i] * s0 + t0) * s1 + t1
-                r += run
-        if pack_signs:
-            r = r0
-            while r < r1:
-                b = r // plane
-                p = r - b * plane
-                run = min(r1 - r, plane - p)
-                for c in range(o):
-                    word, shift = c >> 6, np.uint64(c & 63)
-                    values = out[b, c, p : p + run]
-                    for i in range(run):
-                        signs[r + i, word] |= np.uint64(values[i] >= 0) << shift
                 r += run
 
 

@@ -44,8 +44,6 @@ def test_packed_conv_equals_the_reference_conv(channels, groups, kernel, stride,
     flags = np.ones(5, np.bool_)
     got = np.empty_like(expected)
     cg, og = channels // groups, 40 // groups
-    pack_signs = groups == 1  # the output's signs packed in the epilogue, for the next conv
-    signs = np.zeros((2 * oh * ow, 1), np.uint64)
     for g, w in enumerate(per_group):
         px = fast_kernels.sign_pack(np.ascontiguousarray(x[:, g * cg : (g + 1) * cg]),
                                     threshold[g * cg : (g + 1) * cg].copy())
@@ -57,14 +55,8 @@ def test_packed_conv_equals_the_reference_conv(channels, groups, kernel, stride,
                                                                                  kernel)
         fast_kernels.conv_gemm(cols, weights_t, cg * kernel * kernel,
                                affines[:, g * og : (g + 1) * og].copy(), flags,
-                               residual.reshape(2, 40, -1), got.reshape(2, 40, -1), g * og,
-                               signs, pack_signs)
+                               residual.reshape(2, 40, -1), got.reshape(2, 40, -1), g * og)
     np.testing.assert_array_equal(got, expected)
-    if pack_signs:
-        packed = fast_kernels.sign_pack(expected, np.zeros(40, np.float32))
-        np.testing.assert_array_equal(signs.reshape(packed.shape), packed)
-    else:
-        assert not signs.any()
 
 
 @pytest.mark.parametrize("steps", [[0, 1], [0], [2, 3, 4], [1, 4], []])
@@ -78,7 +70,7 @@ def test_the_epilogue_applies_exactly_the_flagged_steps(steps):
     flags = np.array([i in steps for i in range(5)], np.bool_)
     got = np.empty((3, 5, 4), np.float32)
     fast_kernels.conv_gemm(np.ascontiguousarray(cols.T), weights_t, 128, affines, flags,
-                           residual, got, 0, np.zeros((1, 1), np.uint64), False)
+                           residual, got, 0)
     mismatches = np.bitwise_count(cols[:, None, :] ^ weights_t.T[None]).sum(-1, dtype=np.int64)
     expected = (128 - 2 * mismatches).astype(np.float32).reshape(3, 4, 5).transpose(0, 2, 1)
     for step in range(4):
@@ -102,8 +94,7 @@ def test_the_row_groups_count_every_row_and_channel(rows, channels):
     got = np.empty((1, channels, rows), np.float32)
     fast_kernels.conv_gemm(np.ascontiguousarray(cols.T), weights_t, 192,
                            np.zeros((4, channels), np.float32),
-                           np.zeros(5, np.bool_), got, got, 0, np.zeros((1, 1), np.uint64),
-                           False)
+                           np.zeros(5, np.bool_), got, got, 0)
     mismatches = np.bitwise_count(cols[:, None, :] ^ weights_t.T[None]).sum(-1, dtype=np.int64)
     np.testing.assert_array_equal(got[0].T, (192 - 2 * mismatches).astype(np.float32))
 
@@ -245,41 +236,6 @@ def test_fused_block_tails_give_the_reference_logits(make_zoo_source, name):
     fast.timings = {}
     np.testing.assert_array_equal(fast(x), Engine(packed)(x))
     assert fast.timings.get("binary_conv2d+affine+add", 0) > 0
-
-
-def test_convs_hand_their_output_signs_to_the_next_conv(make_zoo_source, monkeypatch):
-    """Bi-Real blocks read plain signs: each conv packs its output's signs on the way out
-    and the next conv reads them, so sign_pack runs only where a tensor comes from
-    elsewhere (the stem, a shortcut's sum), with the reference logits."""
-    packed = pack(make_zoo_source("birealnet18", (3, 16, 16), stem="small"))
-    x = np.random.default_rng(8).standard_normal((2, 3, 16, 16)).astype(np.float32)
-    engine = FastEngine(packed)
-    engine(x)  # weights packed
-    calls = []
-    sign_pack = fast_kernels.sign_pack
-    monkeypatch.setattr(fast_kernels, "sign_pack", lambda *a: calls.append(1) or sign_pack(*a))
-    np.testing.assert_array_equal(engine(x), Engine(packed)(x))
-    convs = sum(1 for key in engine._plans)
-    assert 0 < len(calls) < convs
-
-
-def test_signs_kept_for_a_tensor_are_dropped_when_it_changes_in_place(make_zoo_source):
-    """A conv, then a BN applied in place on its output (scale -1: every sign flips), then a
-    conv reading it: the second conv must pack the new values, not the kept signs."""
-    packed = pack(make_zoo_source("birealnet18", (3, 16, 16), stem="small"))
-    conv = packed.meta["graph"]["blocks"]["layers"][1]["conv"]  # 64 -> 64, 3x3, plain signs
-    channels = packed.entry(conv["weight"]["array"]).shape[0]
-    extra = {"flip": np.full(channels, -1.0, np.float32), "shift": np.full(channels, 0.1,
-                                                                           np.float32)}
-    sequence = {"type": "sequential", "layers": [
-        conv, {"type": "affine", "scale": "flip", "bias": "shift"}, conv]}
-    x = np.random.default_rng(9).standard_normal((2, channels, 6, 6)).astype(np.float32)
-    results = []
-    for engine in (Engine(packed), FastEngine(packed)):
-        array = engine.array
-        engine.array = lambda name, array=array: extra[name] if name in extra else array(name)
-        results.append(engine.run(sequence, x))
-    np.testing.assert_array_equal(results[1], results[0])
 
 
 def test_in_place_affines_never_touch_the_callers_arrays(make_zoo_source):
