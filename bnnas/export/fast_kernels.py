@@ -119,22 +119,24 @@ def im2col_bits(px: np.ndarray, pad: np.ndarray, channels: int, kh: int, kw: int
                     word, shift = offset >> 6, offset & 63
                     spill = shift + min(64, channels - 64 * q) > 64
                     up, down = np.uint64(shift), np.uint64((64 - shift) & 63)
-                    v = pad[q]
                     for x in range(x0):
-                        cols[word, row0 + x] |= v << up
-                        if spill:
-                            cols[word + 1, row0 + x] |= v >> down
+                        _or_field(cols, word, row0 + x, pad[q], up, down, spill)
                     for x in range(x0, x1):
-                        v = px[b, yy, x * sw + first, q]
-                        cols[word, row0 + x] |= v << up
-                        if spill:
-                            cols[word + 1, row0 + x] |= v >> down
-                    v = pad[q]
+                        _or_field(cols, word, row0 + x, px[b, yy, x * sw + first, q], up, down,
+                                  spill)
                     for x in range(x1, ow):
-                        cols[word, row0 + x] |= v << up
-                        if spill:
-                            cols[word + 1, row0 + x] |= v >> down
+                        _or_field(cols, word, row0 + x, pad[q], up, down, spill)
     return cols
+
+
+@numba.njit(cache=True, inline="always")
+def _or_field(cols: np.ndarray, word: int, column: int, value: np.uint64, up: np.uint64,
+              down: np.uint64, spill: bool) -> None:
+    """OR ``value`` shifted ``up`` into word ``word`` of ``column``, its high bits into the
+    next word when the field ``spill``s over."""
+    cols[word, column] |= value << up
+    if spill:
+        cols[word + 1, column] |= value >> down
 
 
 def pack_weights(bits: np.ndarray) -> np.ndarray:
