@@ -101,9 +101,7 @@ class FastEngine(Engine):
             return super().conv_affine_add(conv, affine, x, residual)
         tic = time.perf_counter()
         out = self._packed_conv(conv, x, affine, residual)
-        if self.timings is not None:
-            key = "binary_conv2d+affine+add"
-            self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - tic
+        self._time("binary_conv2d+affine+add", tic)
         return out
 
     def _packed_conv(self, node: Node, x: np.ndarray, affine: Node | None,

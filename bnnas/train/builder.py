@@ -109,15 +109,19 @@ def init_weights_from(model: nn.Module, checkpoint: str | Path, num_classes: int
             f"init_from {str(checkpoint)!r} predicts {stored_classes} classes, the data has "
             f"{num_classes}; start from a run on the same data"
         )
+    load_weights(model, weights, f"init_from {str(checkpoint)!r} does not fit this run's model",
+                 "; start from a run of the same model and layout")
+    log.info("weights initialised from %s", checkpoint)
+
+
+def load_weights(model: nn.Module, weights: dict[str, Any], misfit: str, fix: str = "") -> None:
+    """``model.load_state_dict(weights)``; a mismatch becomes the one-line CheckpointError
+    ``misfit (first line of torch's message)fix``."""
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0]
-        raise CheckpointError(
-            f"init_from {str(checkpoint)!r} does not fit this run's model ({first}); start "
-            "from a run of the same model and layout"
-        ) from None
-    log.info("weights initialised from %s", checkpoint)
+        raise CheckpointError(f"{misfit} ({first}){fix}") from None
 
 
 def _stored_genotype(model_state: dict[str, Any], checkpoint: str | Path) -> Genotype | None:
@@ -154,14 +158,10 @@ def load_trained_model(
         model = build_model(
             model_config, meta["num_classes"], input_shape, genotype=genotype  # type: ignore[arg-type]
         )
-        model.load_state_dict(state["model"])
+        load_weights(model, state["model"],
+                     f"checkpoint {str(checkpoint)!r} does not fit its model")
     except (KeyError, TypeError) as error:
         raise CheckpointError(
             f"checkpoint {str(checkpoint)!r} lacks {error}; it was not written by bnnas train"
-        ) from None
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise CheckpointError(
-            f"checkpoint {str(checkpoint)!r} does not fit its model ({first})"
         ) from None
     return model.to(device).eval(), state
