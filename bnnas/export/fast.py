@@ -193,8 +193,8 @@ class FastEngine(Engine):
     def run_graph(self, x: np.ndarray) -> np.ndarray:
         """The graph (with BLAS on one thread, as the reference runs it). That also keeps
         BLAS worker threads, which spin for a while after each product, from starving the
-        compiled kernels' threads on few cores (`birealnet18` at batch 64 took 663-676 ms
-        with them, 385-393 without; docs/RESULTS.md): the real convolutions are split over
+        compiled kernels' threads on few cores (most of `birealnet18`'s batch-64 gain, from
+        663-676 to 385-393 ms, in docs/RESULTS.md): the real convolutions are split over
         threads by image here instead (:meth:`real_conv`)."""
         import numba
 
