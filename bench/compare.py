@@ -5,7 +5,8 @@ the method's Fashion-MNIST config in ``ROOT/<method>-seed<S>/search``, then trai
 network from scratch in ``ROOT/<method>-seed<S>/train`` with the shared recipe
 (``bench/compare-recipe.yaml``; for MO-TS-BNAS and random search the lowest-error member of
 the front: ``--genotype pareto.json --pick best``); the hand-made baselines are trained with
-the same recipe in ``ROOT/<model>-seed<S>/train``. Each search also gets a random control
+the same recipe in ``ROOT/<model>-seed<S>/train``. Each search (but random search, which is
+that control for MO-TS-BNAS's space; ``--controls``) also gets a random control
 (Li & Talwalkar, UAI 2019; Yu et al., ICLR 2020): 3 random architectures of its own space within
 10% of the found network's OPs (``bnnas.search.random_arch``), drawn into
 ``ROOT/<method>-seed<S>/random-ops/genotype-<k>.json`` and trained with the same recipe and
@@ -76,6 +77,10 @@ POLL_SECONDS = 60
 CONTROL = "random-ops"  # bnnas.search.random_arch.CONTROL_FOLDER, which the report reads
 RANDOM_MODULE = "bnnas.search.random_arch"
 RANDOM_NETS = 3  # random networks of equal OPs per search: the searched one must beat all
+# Searches whose found network gets that control. Random search is itself the control of
+# MO-TS-BNAS's space: its pick is a random sample ranked by the same supernet, so equal-OPs
+# draws of the same space would repeat the MO-TS-BNAS control at the cost of three retrains.
+DEFAULT_CONTROLS = "mots,ubnas,bars"
 
 
 @dataclass
@@ -185,11 +190,15 @@ def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[s
 def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
                seeds: Sequence[int], epochs: int, *, search_set: Sequence[str] = (),
                train_set: Sequence[str] = (),
-               layouts: dict[str, list[str]] | None = None) -> list[Step]:
+               layouts: dict[str, list[str]] | None = None,
+               controlled: Sequence[str] | None = None) -> list[Step]:
     """Every step of the study, done or not, with its priority (lower runs first);
-    ``layouts`` maps a method to the ``KEY=VALUE`` layout changes of its retrain."""
+    ``layouts`` maps a method to the ``KEY=VALUE`` layout changes of its retrain;
+    ``controlled`` names the methods whose found network gets a random-ops control
+    (default: ``DEFAULT_CONTROLS``)."""
     searching, training = _sets(search_set), _sets(train_set)
     layouts = layouts or {}
+    controlled = _names(DEFAULT_CONTROLS) if controlled is None else controlled
     steps = []
     for seed in seeds:
         for rank, method in enumerate(methods):
@@ -208,7 +217,9 @@ def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
                 "--epochs", str(epochs), *relaid, *training, "--out", str(folder / "train"),
                 "--no-progress",
             ], (1, seed, 0, rank), needs=search))
-            steps += control_steps(folder, method, seed, rank, found, epochs, training, layout)
+            if method in controlled:
+                steps += control_steps(folder, method, seed, rank, found, epochs, training,
+                                       layout)
     costs = {model: training_macs(model) for model in baselines}
     for seed in seeds:
         for model in baselines:
@@ -442,6 +453,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--layout", action="append", default=[], metavar="METHOD:KEY=VALUE",
                         help="retrain a method's found cells on another layout, e.g. "
                         "ubnas:cells=5 (repeatable; its random control uses it too)")
+    parser.add_argument("--controls", default=DEFAULT_CONTROLS,
+                        help="comma-separated methods whose found network gets 3 random "
+                        f"networks of equal OPs as a control (default {DEFAULT_CONTROLS}; "
+                        "'' for none)")
     parser.add_argument("--results", default="docs/results",
                         help="folder of the report and compare.json (default docs/results)")
     parser.add_argument("--literature", default=LITERATURE,
@@ -458,7 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     methods, baselines = _names(args.methods), _names(args.baselines)
-    unknown = [m for m in methods if m not in SEARCH_CONFIGS]
+    unknown = [m for m in [*methods, *_names(args.controls)] if m not in SEARCH_CONFIGS]
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(SEARCH_CONFIGS)}")
     try:
@@ -477,7 +492,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     root = Path(args.root)
     steps = plan_steps(root, methods, baselines, seeds, args.epochs,
-                       search_set=args.search_set, train_set=args.train_set, layouts=layouts)
+                       search_set=args.search_set, train_set=args.train_set, layouts=layouts,
+                       controlled=_names(args.controls))
     if args.only_plan:
         print("\n".join(plan_lines(steps)))
         return 0

@@ -214,6 +214,25 @@ def test_each_finished_search_gets_its_random_ops_control_after_the_retrains(tmp
     assert compare.CONTROL == CONTROL_FOLDER
 
 
+def test_random_search_gets_no_control_unless_asked(tmp_path, capsys, monkeypatch):
+    """Random search's pick is the control of MO-TS-BNAS's space: by default it gets no
+    equal-OPs draws of its own; --controls adds them, an unknown name is refused."""
+    monkeypatch.chdir(REPO)
+    root = tmp_path / "compare"
+    for method in ("mots", "random"):
+        finish(root / f"{method}-seed0" / "search")
+    lines = plan(capsys, root, "--methods", "mots,random", "--seeds", "0", "--baselines", "")
+    assert any("mots-seed0/random-ops" in line for line in lines)
+    assert not any("random-seed0/random-ops" in line for line in lines)
+    lines = plan(capsys, root, "--methods", "mots,random", "--seeds", "0", "--baselines", "",
+                 "--controls", "random")
+    assert any("random-seed0/random-ops/train-2" in line for line in lines)
+    assert not any("mots-seed0/random-ops" in line for line in lines)
+    with pytest.raises(SystemExit):
+        compare.main(["--only-plan", "--root", str(root), "--controls", "evolution"])
+    assert "unknown method 'evolution'" in capsys.readouterr().err
+
+
 def test_layout_moves_one_methods_retrain_and_its_control(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(REPO)
     root = tmp_path / "compare"
