@@ -14,9 +14,10 @@ A binary convolution runs in three parallel passes:
    (XNOR-Net, Rastegari et al., ECCV 2016), and writes ``y * scale + bias`` in float32 NCHW,
    with the BN that follows the conv and the block's residual add fused in: the output
    tensor is written once instead of three times.
-   The weights are stored transposed, ``(words, out channels)``, so that the innermost loop
-   runs over output channels: LLVM vectorises it and, with the ``ctpop`` intrinsic, emits the
-   vector popcount (AVX-512 VPOPCNTDQ) where the CPU has one.
+   The weights are stored transposed, ``(words, out channels)``: a micro-kernel written in
+   LLVM IR (:func:`_xor_popcount_block`) counts 8 rows by 16 channels in vector registers,
+   each word a broadcast, an XOR and a vector popcount (AVX-512 VPOPCNTDQ where the CPU has
+   it; LLVM lowers the generic ``ctpop`` for other CPUs).
 
 Bits that are padding in a word are 0 in input and weights alike and count nothing. Every
 float operation happens in float32 in the order of the reference engine
@@ -27,14 +28,15 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 _ONE = np.uint64(1)
 ROW_BLOCK = 128  # GEMM rows per parallel task: the weights stay in cache while they stream
 # past, and each output channel gets runs of 128 contiguous pixels
-ROW_GROUP = 8  # rows counted together (register blocking); half as many above WIDE_CHANNELS,
-WIDE_CHANNELS = 128  # so that the accumulators (rows x channels x 8 bytes) stay within 16 KiB
+ROW_GROUP = 8  # rows counted together by the micro-kernels (register blocking)
 
 
 @intrinsic
@@ -149,49 +151,96 @@ def pack_weights(bits: np.ndarray) -> np.ndarray:
     return im2col_bits(px, pad_words(c, False), c, kh, kw, 1, 1, 0, 0, 1, 1, 1, 1)
 
 
+def _xor_popcount_block(rows: int, lanes: int):  # type: ignore[no-untyped-def]
+    """An intrinsic ``block(cols, weights_t, r, c, acc)`` that sets ``acc[i, c + j] =
+    popcount(cols[:, r + i] XOR weights_t[:, c + j])`` summed over the words, for ``i <
+    rows`` and ``j < lanes`` (C-contiguous arrays).
+
+    Written in LLVM IR because the accumulators must stay in vector registers for the whole
+    word loop: ``rows`` vectors of ``lanes`` 64-bit counts. Each word of the weights is loaded
+    once per block and XORed with ``rows`` input words, each input word broadcast once and
+    XORed with ``lanes`` weight words (a register-blocked GEMM micro-kernel, as in Goto & van
+    de Geijn, ACM TOMS 2008). Left to numba, the same loops keep ``acc`` in memory and load
+    and store it for every word.
+    """
+    i64, i32 = ir.IntType(64), ir.IntType(32)
+    vector = ir.VectorType(i64, lanes)
+
+    @intrinsic
+    def block(typingctx, cols, weights_t, r, c, acc):  # type: ignore[no-untyped-def]
+        arrays = (cols, weights_t, acc)
+        if any(not isinstance(a, types.Array) or a.ndim != 2 or a.layout != "C"
+               or a.dtype != types.uint64 for a in arrays):
+            return None
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            cols_, weights_, acc_ = (
+                context.make_array(signature.args[i])(context, builder, args[i])
+                for i in (0, 1, 4))
+            words, m = cgutils.unpack_tuple(builder, cols_.shape, 2)
+            o = cgutils.unpack_tuple(builder, weights_.shape, 2)[1]
+            acc_o = cgutils.unpack_tuple(builder, acc_.shape, 2)[1]
+            row, column = args[2], args[3]
+            ctpop = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vector, [vector]), f"llvm.ctpop.v{lanes}i64")
+            sums = [cgutils.alloca_once_value(builder, ir.Constant(vector, None))
+                    for _ in range(rows)]
+            splat = ir.Constant(ir.VectorType(i32, lanes), None)
+            with cgutils.for_range(builder, words) as loop:
+                q = loop.index
+                at = builder.gep(weights_.data, [builder.add(builder.mul(q, o), column)])
+                w = builder.load(builder.bitcast(at, vector.as_pointer()), align=8)
+                first = builder.add(builder.mul(q, m), row)
+                for i in range(rows):
+                    a = builder.load(builder.gep(cols_.data,
+                                                 [builder.add(first, ir.Constant(i64, i))]))
+                    a = builder.insert_element(ir.Constant(vector, ir.Undefined), a,
+                                               ir.Constant(i32, 0))
+                    a = builder.shuffle_vector(a, ir.Constant(vector, ir.Undefined), splat)
+                    count = builder.call(ctpop, [builder.xor(a, w)])
+                    builder.store(builder.add(builder.load(sums[i]), count), sums[i])
+            for i in range(rows):
+                at = builder.gep(acc_.data,
+                                 [builder.add(builder.mul(ir.Constant(i64, i), acc_o), column)])
+                builder.store(builder.load(sums[i]), builder.bitcast(at, vector.as_pointer()),
+                              align=8)
+            return context.get_dummy_value()
+
+        return types.void(cols, weights_t, r, c, acc), codegen
+
+    return block
+
+
+_block_16 = _xor_popcount_block(ROW_GROUP, 16)
+_block_8 = _xor_popcount_block(ROW_GROUP, 8)
+
+
 @numba.njit(cache=True, inline="always")
 def _count_rows(cols: np.ndarray, weights_t: np.ndarray, r: int, n: int,
                 acc: np.ndarray) -> None:
     """``acc[i, c] = popcount(cols[:, r + i] XOR w_c)`` summed over the words, for
     ``i < n``.
 
-    Register blocking: 8 (or 4) rows are counted together, so each weight word loaded is
-    XORed with 8 (or 4) input words; the channel loop stays innermost and vectorised. With
-    the channel-major epilogue of :func:`conv_gemm` this took a 64-channel 3x3 layer of batch
-    64 at 56x56 from 28.8 to 10.8 ms (``bench/binary_layer.py``, docs/RESULTS.md).
+    Blocks of ``ROW_GROUP`` rows go through the register-blocked micro-kernels (16, then 8
+    output channels at a time); the channels beyond a multiple of 8 and the last rows of the
+    matrix are counted one by one.
     """
     k = cols.shape[0]
     o = weights_t.shape[1]
-    acc[:n, :] = 0
-    if n == 8:
-        for q in range(k):
-            a0, a1, a2, a3 = cols[q, r], cols[q, r + 1], cols[q, r + 2], cols[q, r + 3]
-            a4, a5, a6, a7 = cols[q, r + 4], cols[q, r + 5], cols[q, r + 6], cols[q, r + 7]
-            for c in range(o):
-                w = weights_t[q, c]
-                acc[0, c] += popcount(a0 ^ w)
-                acc[1, c] += popcount(a1 ^ w)
-                acc[2, c] += popcount(a2 ^ w)
-                acc[3, c] += popcount(a3 ^ w)
-                acc[4, c] += popcount(a4 ^ w)
-                acc[5, c] += popcount(a5 ^ w)
-                acc[6, c] += popcount(a6 ^ w)
-                acc[7, c] += popcount(a7 ^ w)
-    elif n == 4:
-        for q in range(k):
-            a0, a1, a2, a3 = cols[q, r], cols[q, r + 1], cols[q, r + 2], cols[q, r + 3]
-            for c in range(o):
-                w = weights_t[q, c]
-                acc[0, c] += popcount(a0 ^ w)
-                acc[1, c] += popcount(a1 ^ w)
-                acc[2, c] += popcount(a2 ^ w)
-                acc[3, c] += popcount(a3 ^ w)
-    else:  # the last rows of the matrix
-        for i in range(n):
+    c = 0
+    if n == ROW_GROUP:
+        while c + 16 <= o:
+            _block_16(cols, weights_t, r, c, acc)
+            c += 16
+        if c + 8 <= o:
+            _block_8(cols, weights_t, r, c, acc)
+            c += 8
+    for i in range(n):
+        for j in range(c, o):
+            total = np.uint64(0)
             for q in range(k):
-                a = cols[q, r + i]
-                for c in range(o):
-                    acc[i, c] += popcount(a ^ weights_t[q, c])
+                total += popcount(cols[q, r + i] ^ weights_t[q, j])
+            acc[i, j] = total
 
 
 @numba.njit(parallel=True, cache=True)
@@ -213,7 +262,6 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
     m = cols.shape[1]
     o = weights_t.shape[1]
     plane = out.shape[2]
-    group = ROW_GROUP if o <= WIDE_CHANNELS else ROW_GROUP // 2
     # A step left out is its identity: x * 1 and x + (-0.0) return x bit for bit (IEEE 754;
     # x + 0.0 would turn -0.0 into +0.0), so the write loop has no branch and vectorises.
     coefficients = np.empty((4, o), np.float32)
@@ -229,7 +277,7 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
         acc = np.zeros((ROW_GROUP, o), np.uint64)
         r = r0
         while r < r1:
-            n = min(group, r1 - r)
+            n = min(ROW_GROUP, r1 - r)
             _count_rows(cols, weights_t, r, n, acc)
             for i in range(n):
                 for c in range(o):

@@ -83,11 +83,11 @@ def test_the_epilogue_applies_exactly_the_flagged_steps(steps):
 
 
 @pytest.mark.parametrize("rows", [1, 7, 131, 270])
-@pytest.mark.parametrize("channels", [5, 200])  # 8-row groups, then 4-row groups (wide)
+@pytest.mark.parametrize("channels", [5, 8, 24, 200])  # tail only; 8; 16 + 8; 12 x 16 + 8
 def test_the_row_groups_count_every_row_and_channel(rows, channels):
-    """Rows are counted 8 (or 4, above WIDE_CHANNELS outputs) at a time, any rest one by one:
-    every count equals a plain popcount of the XOR, in blocks, groups and the tail alike."""
-    assert channels > fast_kernels.WIDE_CHANNELS or channels <= fast_kernels.WIDE_CHANNELS // 2
+    """Rows are counted 8 at a time by the micro-kernels (16, then 8 channels a block, the
+    rest one by one), any last rows one by one: every count equals a plain popcount of the
+    XOR, in blocks, channel tails and row tails alike."""
     rng = np.random.default_rng(rows)
     cols = rng.integers(0, 2**63, (rows, 3), dtype=np.uint64)
     weights_t = rng.integers(0, 2**63, (3, channels), dtype=np.uint64)
