@@ -99,6 +99,27 @@ def test_the_row_groups_count_every_row_and_channel(rows, channels):
     np.testing.assert_array_equal(got[0].T, (192 - 2 * mismatches).astype(np.float32))
 
 
+def test_the_micro_kernel_keeps_its_counts_in_512_bit_registers():
+    """On a CPU with AVX-512 VPOPCNTDQ the micro-kernel's word loop is vector popcounts of
+    whole zmm registers, not a scalar ``popcnt`` per word (what makes it fast)."""
+    import llvmlite.binding as llvm
+    import numba
+
+    features = llvm.get_host_cpu_features()
+    if not (features.get("avx512vpopcntdq") and features.get("avx512f")):
+        pytest.skip("this CPU has no AVX-512 VPOPCNTDQ")
+
+    @numba.njit
+    def block(cols, weights_t, acc):
+        fast_kernels._block_16(cols, weights_t, 0, 0, acc)
+
+    cols = np.zeros((3, 8), np.uint64)
+    block(cols, np.zeros((3, 16), np.uint64), np.zeros((8, 16), np.uint64))
+    (assembly,) = block.inspect_asm().values()
+    assert assembly.count("vpopcntq\t%zmm") >= 16  # 8 rows x 2 registers of 8 channels
+    assert "popcntq\t%r" not in assembly
+
+
 def test_taps_are_packed_end_to_end():
     """24 channels x 9 taps = 216 bits: 4 words per row, not one word per tap; 130 channels
     x 9 taps = 1170 bits: 19 words, not 3 words per tap."""
