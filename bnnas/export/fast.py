@@ -11,6 +11,7 @@ the ``fast`` extra (``pip install 'bnnas[fast]'``: numba); the kernels use as ma
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
@@ -208,26 +209,26 @@ class FastEngine(Engine):
 
     def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
                   dilation: Pair, groups: int, pad_value: float = 0.0) -> np.ndarray:
-        """The reference's convolution, its batch split over ``threads`` Python threads
-        (numpy gathers and multiplies without the GIL). Each image's product is the same
-        whatever the split, so the values are the reference's."""
-        n = x.shape[0]
-        parts = min(self.threads, n)
-        if parts == 1:
-            return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value)
-        kh, kw = weight.shape[2:]
-        oh = K.out_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
-        ow = K.out_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
-        out = np.empty((n, weight.shape[0], oh, ow), np.float32)
-        bounds = np.linspace(0, n, parts + 1).astype(int)
+        """The reference's convolution, its tiles (:func:`~bnnas.export.kernels.conv_tiles`:
+        images, or bands of one image's rows) spread over ``threads`` Python threads (numpy
+        gathers and multiplies without the GIL). The tiles are the reference's, each
+        computed the same way on any thread, so the values are the reference's."""
+        return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value,
+                        run=self._run_split)
+
+    def _run_split(self, jobs: Sequence[Callable[[], None]]) -> None:
+        """Call every job once: in ``threads`` runs of consecutive jobs, one per thread."""
+        parts = min(self.threads, len(jobs))
+        if parts <= 1:
+            K.run_in_order(jobs)
+            return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="bnnas-conv")
-        jobs = [self._pool.submit(K.conv2d, x[a:b], weight, stride, padding, dilation, groups,
-                                  pad_value, out[a:b])
+        bounds = np.linspace(0, len(jobs), parts + 1).astype(int)
+        runs = [self._pool.submit(K.run_in_order, jobs[a:b])
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        for job in jobs:
-            job.result()
-        return out
+        for run in runs:
+            run.result()
 
     def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
              ceil_mode: bool, count_include_pad: bool,

@@ -8,14 +8,19 @@ float32 rounding. Geometry follows ``torch.nn.functional``: ``padding`` per side
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import partial
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bnnas.export.bits import pack_rows, xnor_matmul
 
-TAPS_BYTES = 32 << 20  # the float taps :func:`conv2d` gathers at once
+TILE_COLUMNS = 4096  # output positions per product of :func:`conv2d`
+TAPS_BYTES = 32 << 20  # and at most this many bytes of float taps per product
 
 Pair = tuple[int, int]
+Tile = tuple[int, int, int, int]  # images n0:n1, output rows r0:r1
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
@@ -62,44 +67,68 @@ def _to_nchw(rows: np.ndarray, n: int, out: Pair) -> np.ndarray:
     return rows.reshape(n, out[0], out[1], -1).transpose(0, 3, 1, 2)
 
 
-def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilation: Pair,
-           groups: int = 1, pad_value: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
-    """Real-valued convolution, the border holding ``pad_value``: per image, the weight
-    matrix times the taps laid out ``(C * KH * KW, OH * OW)``, which gives NCHW directly (no
-    transpose of the output) and copies the taps along output rows, not along 7-tap kernel
-    rows (a 224x224 stem: 1.7x faster than the pixel-major im2col here).
+def conv_tiles(n: int, oh: int, ow: int, taps: int) -> list[Tile]:
+    """The tiles of output positions that :func:`conv2d` multiplies one product each: whole
+    images, as many as fit in ``TILE_COLUMNS`` positions, or bands of output rows of one
+    image when an image has more. A function of the shapes only, so that any engine that
+    runs the same tiles (in any order, on any thread) gets the same float32 values: BLAS
+    need not round a product split in two as it rounds the whole one."""
+    columns = max(1, min(TILE_COLUMNS, TAPS_BYTES // (4 * taps)))
+    plane = oh * ow
+    if plane <= columns:
+        per_tile = columns // plane
+        return [(a, min(n, a + per_tile), 0, oh) for a in range(0, n, per_tile)]
+    bands = -(-plane // columns)
+    rows = -(-oh // bands)
+    return [(b, b + 1, r, min(oh, r + rows)) for b in range(n) for r in range(0, oh, rows)]
 
-    The taps are gathered a few images at a time (at most ``TAPS_BYTES`` of them): a 224x224
-    stem's taps for a batch of 64 would take 472 MB at once. Chunks bound the memory, not the
-    time: ``bench/binary_layer.py`` times that stem at 169 ms best, 173 median in chunks
-    against 153 and 157 in one gather (docs/RESULTS.md). Each image's product is computed
-    on its own, so any split of the batch gives the same values; ``out`` (float32 ``(N, O,
-    OH, OW)``, contiguous) receives them when given."""
+
+def run_in_order(jobs: Sequence[Callable[[], None]]) -> None:
+    for job in jobs:
+        job()
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilation: Pair,
+           groups: int = 1, pad_value: float = 0.0,
+           run: Callable[[Sequence[Callable[[], None]]], None] = run_in_order) -> np.ndarray:
+    """Real-valued convolution, the border holding ``pad_value``: tile by tile
+    (:func:`conv_tiles`), the weight matrix times the tile's taps laid out ``(C * KH * KW,
+    positions)``, which gives channel-major output directly and copies the taps along output
+    rows, not along 7-tap kernel rows (a 224x224 stem: 1.7x faster than the pixel-major
+    im2col here). Tiles bound the taps in memory (a 224x224 stem's taps for a batch of 64
+    would take 472 MB at once) and let ``run`` (which calls every job once, in any order
+    and on any threads; the fast engine spreads them over its threads) split one image's
+    convolution as well as a batch's."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
-    cg, og = c // groups, o // groups
+    cg = c // groups
     oh = out_size(h, kh, stride[0], padding[0], dilation[0])
     ow = out_size(w, kw, stride[1], padding[1], dilation[1])
     if (kh, kw) == (1, 1) and padding == (0, 0):
-        padded, geometry = x, None  # a 1x1 conv reads the (subsampled) pixels themselves
+        # a 1x1 conv reads the (subsampled) pixels themselves: (N, C, OH, OW, 1, 1)
+        taps = x[:, :, :: stride[0], :: stride[1]][..., None, None]
     else:
         padded = pad_hw(x, padding[0], padding[0], padding[1], padding[1], pad_value)
-        geometry = ((kh, kw), stride, dilation, (oh, ow))
-    y = (np.empty((n, o, oh * ow), np.float32) if out is None
-         else out.reshape(n, o, oh * ow))
-    chunk = max(1, TAPS_BYTES // (4 * cg * kh * kw * oh * ow))
-    for start in range(0, n, chunk):
-        images = slice(start, min(n, start + chunk))
-        for g in range(groups):
-            part = padded[images, g * cg : (g + 1) * cg]
-            if geometry is None:
-                cols = part[:, :, :: stride[0], :: stride[1]].reshape(-1, cg, oh * ow)
-            else:
-                cols = (windows(part, *geometry).transpose(0, 1, 4, 5, 2, 3)
-                        .reshape(-1, cg * kh * kw, oh * ow))
-            w_ = weight[g * og : (g + 1) * og].reshape(og, -1)
-            np.matmul(w_, cols, out=y[images, g * og : (g + 1) * og])
-    return y.reshape(n, o, oh, ow)
+        taps = windows(padded, (kh, kw), stride, dilation, (oh, ow))
+    y = np.empty((n, o, oh, ow), np.float32)
+    run([partial(_conv_tile, taps, weight, groups, tile, y)
+         for tile in conv_tiles(n, oh, ow, cg * kh * kw)])
+    return y
+
+
+def _conv_tile(taps: np.ndarray, weight: np.ndarray, groups: int, tile: Tile,
+               y: np.ndarray) -> None:
+    """``y`` over one tile: per image and group, the weight matrix times the taps, written
+    straight into the image's output rows ``r0:r1`` of each channel."""
+    n0, n1, r0, r1 = tile
+    o, cg, kh, kw = weight.shape
+    og, ow = o // groups, y.shape[3]
+    for g in range(groups):
+        cols = (taps[n0:n1, g * cg : (g + 1) * cg, r0:r1].transpose(0, 1, 4, 5, 2, 3)
+                .reshape(n1 - n0, cg * kh * kw, -1))
+        target = y[n0:n1, g * og : (g + 1) * og].reshape(n1 - n0, og, -1)
+        np.matmul(weight[g * og : (g + 1) * og].reshape(og, -1), cols,
+                  out=target[:, :, r0 * ow : r1 * ow])
 
 
 def binary_conv2d(bits: np.ndarray, weight_words: list[np.ndarray], kernel: Pair, stride: Pair,

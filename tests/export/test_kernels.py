@@ -74,21 +74,36 @@ def test_rprelu_matches_the_layer():
     np.testing.assert_allclose(got, layer(x).detach().numpy(), rtol=1e-6, atol=1e-6)
 
 
+def test_conv_tiles_cover_every_output_position_once():
+    """Tiles are whole images up to TILE_COLUMNS positions, else equal bands of one image's
+    rows, none above the column or byte bound."""
+    for n, oh, ow, taps in [(64, 112, 112, 147), (64, 14, 14, 9), (1, 7, 7, 4608), (3, 5, 1, 1)]:
+        tiles = K.conv_tiles(n, oh, ow, taps)
+        seen = np.zeros((n, oh), np.int64)
+        for n0, n1, r0, r1 in tiles:
+            seen[n0:n1, r0:r1] += 1
+            assert (n1 - n0) * (r1 - r0) * ow <= max(ow, K.TILE_COLUMNS)
+            assert (n1 - n0) * (r1 - r0) * ow * taps * 4 <= max(ow * taps * 4, K.TAPS_BYTES)
+        assert (seen == 1).all()
+    assert len(K.conv_tiles(1, 112, 112, 147)) == 4  # 12544 positions: 4 bands of 28 rows
+    assert K.conv_tiles(64, 14, 14, 9)[0] == (0, 20, 0, 14)  # 20 images of 196 positions
+
+
 @pytest.mark.parametrize("kernel,stride,padding,groups", [(7, 2, 3, 1), (3, 1, 1, 2), (1, 2, 0, 1)])
-def test_real_conv_gathered_in_chunks_of_images_equals_one_gather(monkeypatch, kernel, stride,
-                                                                  padding, groups):
-    """A small TAPS_BYTES makes conv2d gather the taps one or two images at a time (batch of
-    5: chunks and a remainder); the result is the same as gathering all at once and matches
-    a direct float64 convolution."""
+@pytest.mark.parametrize("columns", [1, 12, 30, 4096])  # row bands of 1 image .. whole batch
+def test_real_conv_in_tiles_equals_a_direct_convolution(monkeypatch, kernel, stride, padding,
+                                                        groups, columns):
+    """Whatever the tiles (bands of one image's output rows, several images at a time, with
+    remainders), conv2d matches a direct float64 convolution; run in any order (here
+    reversed), the tiles give the same values bit for bit."""
+    monkeypatch.setattr(K, "TILE_COLUMNS", columns)
     rng = np.random.default_rng(kernel)
     x = rng.standard_normal((5, 4, 11, 9)).astype(np.float32)
     weight = rng.standard_normal((6, 4 // groups, kernel, kernel)).astype(np.float32)
     args = ((stride,) * 2, (padding,) * 2, (1, 1), groups)
     whole = K.conv2d(x, weight, *args)
-    taps_per_image = 4 * (4 // groups) * kernel * kernel * whole.shape[2] * whole.shape[3]
-    for images in (1, 2):
-        monkeypatch.setattr(K, "TAPS_BYTES", images * taps_per_image)
-        np.testing.assert_array_equal(K.conv2d(x, weight, *args), whole)
+    reversed_ = K.conv2d(x, weight, *args, run=lambda jobs: K.run_in_order(jobs[::-1]))
+    np.testing.assert_array_equal(reversed_, whole)
     padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2))
     expected = np.zeros(whole.shape)
     for o in range(6):
