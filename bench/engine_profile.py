@@ -4,9 +4,9 @@ Run by hand; results go to docs/RESULTS.md. Builds the network as ``bench/deploy
 runs the fast engine ``--repeats`` times after two warm-up calls and prints the best call's
 total with the time spent in each compiled kernel (``sign_pack``, ``im2col_bits``,
 ``conv_gemm``, ``pool2d``, ``channel_affine``) and each numpy one of the reference
-(``conv2d``, ``pad_hw``); "(rest)" is the interpreter and numpy glue between them. Kernels
-that run in threads of their own (the real convolutions, split by image) are summed over
-threads, so "(rest)" can be negative.
+(``conv2d``, ``pad_hw``); "(rest)" is the interpreter and numpy glue between them.
+``conv2d`` is timed as a whole, its tiles running on the engine's threads inside it, and
+the ``pad_hw`` it calls is counted in both, so "(rest)" can come out too low.
 
     .venv/bin/python bench/engine_profile.py --network birealnet18 --batch 64
     .venv/bin/python bench/engine_profile.py --network searched --batch 1 --parallel-pixels 4096

@@ -88,7 +88,8 @@ class Engine:
         OpenBLAS rounds some products differently with one thread than with two (a 1x1
         shortcut conv of 64 to 128 channels at 8x8 did here), so one thread makes the logits
         independent of the machine's thread settings; engines that want parallel real
-        convolutions split them by image themselves (each image's product is the same).
+        convolutions run the tiles of :func:`~bnnas.export.kernels.conv2d` on threads of
+        their own (each tile's product is the same on any thread).
         """
         if self._blas is None:  # finding the loaded libraries takes a while: once per engine
             self._blas = ThreadpoolController()

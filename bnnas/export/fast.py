@@ -196,7 +196,7 @@ class FastEngine(Engine):
         BLAS worker threads, which spin for a while after each product, from starving the
         compiled kernels' threads on few cores (most of `birealnet18`'s batch-64 gain, from
         663-676 to 385-393 ms, in docs/RESULTS.md): the real convolutions are split over
-        threads by image here instead (:meth:`real_conv`)."""
+        threads in tiles here instead (:meth:`real_conv`)."""
         import numba
 
         before = self._current_threads = numba.get_num_threads()
