@@ -13,7 +13,7 @@ It is a reference, not a fast engine: clarity and exactness over speed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,8 +187,15 @@ class Engine:
     def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
                   dilation: Pair, groups: int, pad_value: float = 0.0) -> np.ndarray:
         """A real-valued convolution (:func:`bnnas.export.kernels.conv2d`): a stem, a 1x1
-        shortcut, a binary conv whose input or weight is real."""
-        return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value)
+        shortcut, a binary conv whose input or weight is real; its tiles go through
+        :meth:`run_tiles`."""
+        return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value,
+                        run=self.run_tiles)
+
+    def run_tiles(self, jobs: Sequence[Callable[[], None]]) -> None:
+        """Call each tile job of a real convolution once: here one after the other; an
+        engine with threads may spread them, the values do not depend on it."""
+        K.run_in_order(jobs)
 
     def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
              ceil_mode: bool, count_include_pad: bool) -> np.ndarray:

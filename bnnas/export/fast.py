@@ -196,7 +196,7 @@ class FastEngine(Engine):
         BLAS worker threads, which spin for a while after each product, from starving the
         compiled kernels' threads on few cores (most of `birealnet18`'s batch-64 gain, from
         663-676 to 385-393 ms, in docs/RESULTS.md): the real convolutions are split over
-        threads in tiles here instead (:meth:`real_conv`)."""
+        threads in tiles here instead (:meth:`run_tiles`)."""
         import numba
 
         before = self._current_threads = numba.get_num_threads()
@@ -207,17 +207,11 @@ class FastEngine(Engine):
             self._signs.clear()
             self._set_threads(before)
 
-    def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
-                  dilation: Pair, groups: int, pad_value: float = 0.0) -> np.ndarray:
-        """The reference's convolution, its tiles (:func:`~bnnas.export.kernels.conv_tiles`:
-        images, or bands of one image's rows) spread over ``threads`` Python threads (numpy
-        gathers and multiplies without the GIL). The tiles are the reference's, each
+    def run_tiles(self, jobs: Sequence[Callable[[], None]]) -> None:
+        """The tiles of a real convolution (:func:`~bnnas.export.kernels.conv_tiles`:
+        images, or bands of one image's rows) in ``threads`` runs of consecutive tiles, one
+        per Python thread (numpy gathers and multiplies without the GIL). Each tile is
         computed the same way on any thread, so the values are the reference's."""
-        return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value,
-                        run=self._run_split)
-
-    def _run_split(self, jobs: Sequence[Callable[[], None]]) -> None:
-        """Call every job once: in ``threads`` runs of consecutive jobs, one per thread."""
         parts = min(self.threads, len(jobs))
         if parts <= 1:
             K.run_in_order(jobs)

@@ -274,7 +274,7 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
         r0 = block * ROW_BLOCK
         r1 = min(m, r0 + ROW_BLOCK)
         counts = np.empty((o, ROW_BLOCK), np.float32)  # channel-major: read in runs below
-        acc = np.zeros((ROW_GROUP, o), np.uint64)
+        acc = np.empty((ROW_GROUP, o), np.uint64)  # each count read is written first
         r = r0
         while r < r1:
             n = min(ROW_GROUP, r1 - r)

@@ -84,6 +84,7 @@ def conv_tiles(n: int, oh: int, ow: int, taps: int) -> list[Tile]:
 
 
 def run_in_order(jobs: Sequence[Callable[[], None]]) -> None:
+    """Call each job once, in order: how :func:`conv2d` runs its tiles by default."""
     for job in jobs:
         job()
 
