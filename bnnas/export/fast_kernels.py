@@ -15,9 +15,10 @@ A binary convolution runs in three parallel passes:
    with the BN that follows the conv and the block's residual add fused in: the output
    tensor is written once instead of three times.
    The weights are stored transposed, ``(words, out channels)``: a micro-kernel written in
-   LLVM IR (:func:`_xor_popcount_block`) counts 8 rows by 16 channels in vector registers,
-   each word a broadcast, an XOR and a vector popcount (AVX-512 VPOPCNTDQ where the CPU has
-   it; LLVM lowers the generic ``ctpop`` for other CPUs).
+   LLVM IR (:func:`_xor_popcount_panel`) counts 16 output positions by 8 channels in vector
+   registers, each word one load of 16 positions and, per channel, a broadcast weight word,
+   an XOR and a vector popcount (AVX-512 VPOPCNTDQ where the CPU has it; LLVM lowers the
+   generic ``ctpop`` for other CPUs).
 
 Bits that are padding in a word are 0 in input and weights alike and count nothing. Every
 float operation happens in float32 in the order of the reference engine
@@ -36,7 +37,7 @@ from numba.extending import intrinsic
 _ONE = np.uint64(1)
 ROW_BLOCK = 128  # GEMM rows per parallel task: the weights stay in cache while they stream
 # past, and each output channel gets runs of 128 contiguous pixels
-ROW_GROUP = 8  # rows counted together by the micro-kernels (register blocking)
+LANES = 8  # output channels counted together by the micro-kernels (register blocking)
 
 
 @intrinsic
@@ -151,96 +152,109 @@ def pack_weights(bits: np.ndarray) -> np.ndarray:
     return im2col_bits(px, pad_words(c, False), c, kh, kw, 1, 1, 0, 0, 1, 1, 1, 1)
 
 
-def _xor_popcount_block(rows: int, lanes: int):  # type: ignore[no-untyped-def]
-    """An intrinsic ``block(cols, weights_t, r, c, acc)`` that sets ``acc[i, c + j] =
-    popcount(cols[:, r + i] XOR weights_t[:, c + j])`` summed over the words, for ``i <
-    rows`` and ``j < lanes`` (C-contiguous arrays).
+def _xor_popcount_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
+    """An intrinsic ``panel(cols, weights_t, r, c, counts, at)`` that sets ``counts[c + j, at
+    + i] = popcount(cols[:, r + i] XOR weights_t[:, c + j])`` summed over the words, for ``i <
+    rows`` and ``j < lanes`` (C-contiguous uint64 arrays).
 
     Written in LLVM IR because the accumulators must stay in vector registers for the whole
-    word loop: ``rows`` vectors of ``lanes`` 64-bit counts. Each word of the weights is loaded
-    once per block and XORed with ``rows`` input words, each input word broadcast once and
-    XORed with ``lanes`` weight words (a register-blocked GEMM micro-kernel, as in Goto & van
-    de Geijn, ACM TOMS 2008). Left to numba, the same loops keep ``acc`` in memory and load
-    and store it for every word.
+    word loop: ``lanes`` vectors of ``rows`` 64-bit counts, one per output channel. The
+    word-major ``cols`` hold a word of ``rows`` consecutive output positions side by side, so
+    each word is one vector load; each weight word is broadcast and XORed with it (a
+    register-blocked GEMM micro-kernel, as in Goto & van de Geijn, ACM TOMS 2008). The
+    vectors run along output positions, so a channel's counts are stored as one contiguous
+    run: the epilogue reads them in the order it writes the NCHW output, with no transpose.
+    Left to numba, the same loops keep the counts in memory and load and store them for
+    every word.
     """
     i64, i32 = ir.IntType(64), ir.IntType(32)
-    vector = ir.VectorType(i64, lanes)
+    vector = ir.VectorType(i64, rows)
 
     @intrinsic
-    def block(typingctx, cols, weights_t, r, c, acc):  # type: ignore[no-untyped-def]
-        arrays = (cols, weights_t, acc)
+    def panel(typingctx, cols, weights_t, r, c, counts, at):  # type: ignore[no-untyped-def]
+        arrays = (cols, weights_t, counts)
         if any(not isinstance(a, types.Array) or a.ndim != 2 or a.layout != "C"
                or a.dtype != types.uint64 for a in arrays):
             return None
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            cols_, weights_, acc_ = (
+            cols_, weights_, counts_ = (
                 context.make_array(signature.args[i])(context, builder, args[i])
                 for i in (0, 1, 4))
             words, m = cgutils.unpack_tuple(builder, cols_.shape, 2)
             o = cgutils.unpack_tuple(builder, weights_.shape, 2)[1]
-            acc_o = cgutils.unpack_tuple(builder, acc_.shape, 2)[1]
-            row, column = args[2], args[3]
+            stride = cgutils.unpack_tuple(builder, counts_.shape, 2)[1]
+            row, column, first_count = args[2], args[3], args[5]
             ctpop = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vector, [vector]), f"llvm.ctpop.v{lanes}i64")
+                builder.module, ir.FunctionType(vector, [vector]), f"llvm.ctpop.v{rows}i64")
             sums = [cgutils.alloca_once_value(builder, ir.Constant(vector, None))
-                    for _ in range(rows)]
-            splat = ir.Constant(ir.VectorType(i32, lanes), None)
+                    for _ in range(lanes)]
+            splat = ir.Constant(ir.VectorType(i32, rows), None)
             with cgutils.for_range(builder, words) as loop:
                 q = loop.index
-                at = builder.gep(weights_.data, [builder.add(builder.mul(q, o), column)])
-                w = builder.load(builder.bitcast(at, vector.as_pointer()), align=8)
-                first = builder.add(builder.mul(q, m), row)
-                for i in range(rows):
-                    a = builder.load(builder.gep(cols_.data,
-                                                 [builder.add(first, ir.Constant(i64, i))]))
-                    a = builder.insert_element(ir.Constant(vector, ir.Undefined), a,
+                at = builder.gep(cols_.data, [builder.add(builder.mul(q, m), row)])
+                a = builder.load(builder.bitcast(at, vector.as_pointer()), align=8)
+                first = builder.add(builder.mul(q, o), column)
+                for j in range(lanes):
+                    w = builder.load(builder.gep(weights_.data,
+                                                 [builder.add(first, ir.Constant(i64, j))]))
+                    w = builder.insert_element(ir.Constant(vector, ir.Undefined), w,
                                                ir.Constant(i32, 0))
-                    a = builder.shuffle_vector(a, ir.Constant(vector, ir.Undefined), splat)
+                    w = builder.shuffle_vector(w, ir.Constant(vector, ir.Undefined), splat)
                     count = builder.call(ctpop, [builder.xor(a, w)])
-                    builder.store(builder.add(builder.load(sums[i]), count), sums[i])
-            for i in range(rows):
-                at = builder.gep(acc_.data,
-                                 [builder.add(builder.mul(ir.Constant(i64, i), acc_o), column)])
-                builder.store(builder.load(sums[i]), builder.bitcast(at, vector.as_pointer()),
-                              align=8)
+                    builder.store(builder.add(builder.load(sums[j]), count), sums[j])
+            for j in range(lanes):
+                line = builder.add(builder.mul(builder.add(column, ir.Constant(i64, j)),
+                                               stride), first_count)
+                target = builder.gep(counts_.data, [line])
+                builder.store(builder.load(sums[j]),
+                              builder.bitcast(target, vector.as_pointer()), align=8)
             return context.get_dummy_value()
 
-        return types.void(cols, weights_t, r, c, acc), codegen
+        return types.void(cols, weights_t, r, c, counts, at), codegen
 
-    return block
+    return panel
 
 
-_block_16 = _xor_popcount_block(ROW_GROUP, 16)
-_block_8 = _xor_popcount_block(ROW_GROUP, 8)
+_panel_16 = _xor_popcount_panel(16, LANES)
+_panel_8 = _xor_popcount_panel(8, LANES)
 
 
 @numba.njit(cache=True, inline="always")
-def _count_rows(cols: np.ndarray, weights_t: np.ndarray, r: int, n: int,
-                acc: np.ndarray) -> None:
-    """``acc[i, c] = popcount(cols[:, r + i] XOR w_c)`` summed over the words, for
-    ``i < n``.
+def _count_rows(cols: np.ndarray, weights_t: np.ndarray, r: int, n: int, counts: np.ndarray,
+                at: int) -> None:
+    """``counts[c, at + i] = popcount(cols[:, r + i] XOR w_c)`` summed over the words, for
+    ``i < n`` and every channel ``c``.
 
-    Blocks of ``ROW_GROUP`` rows go through the register-blocked micro-kernels (16, then 8
-    output channels at a time); the channels beyond a multiple of 8 and the last rows of the
-    matrix are counted one by one.
+    Panels of 16 (or 8) rows by ``LANES`` channels go through the register-blocked
+    micro-kernels; the channels beyond a multiple of ``LANES`` and rows beyond a multiple of
+    8 are counted one by one.
     """
     k = cols.shape[0]
     o = weights_t.shape[1]
-    c = 0
-    if n == ROW_GROUP:
-        while c + 16 <= o:
-            _block_16(cols, weights_t, r, c, acc)
-            c += 16
-        if c + 8 <= o:
-            _block_8(cols, weights_t, r, c, acc)
-            c += 8
-    for i in range(n):
+    done = 0
+    while done + 8 <= n:
+        rows = 16 if done + 16 <= n else 8
+        c = 0
+        while c + LANES <= o:
+            if rows == 16:
+                _panel_16(cols, weights_t, r + done, c, counts, at + done)
+            else:
+                _panel_8(cols, weights_t, r + done, c, counts, at + done)
+            c += LANES
         for j in range(c, o):
+            for i in range(done, done + rows):
+                total = np.uint64(0)
+                for q in range(k):
+                    total += popcount(cols[q, r + i] ^ weights_t[q, j])
+                counts[j, at + i] = total
+        done += rows
+    for i in range(done, n):
+        for j in range(o):
             total = np.uint64(0)
             for q in range(k):
                 total += popcount(cols[q, r + i] ^ weights_t[q, j])
-            acc[i, j] = total
+            counts[j, at + i] = total
 
 
 @numba.njit(parallel=True, cache=True)
@@ -255,9 +269,9 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
     channel_offset + o, p]``; each step only where ``flags[step]`` is set, so the float32
     operations are exactly those of the unfused layers, in their order.
 
-    A block of rows is counted first, then written channel by channel: consecutive rows are
-    consecutive pixels of a plane, so each channel gets one contiguous run instead of one
-    scattered write per row.
+    A block of rows is counted first, channel-major, then written channel by channel:
+    consecutive rows are consecutive pixels of a plane, so each channel gets one contiguous
+    run instead of one scattered write per row.
     """
     m = cols.shape[1]
     o = weights_t.shape[1]
@@ -273,16 +287,8 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
     for block in prange((m + ROW_BLOCK - 1) // ROW_BLOCK):
         r0 = block * ROW_BLOCK
         r1 = min(m, r0 + ROW_BLOCK)
-        counts = np.empty((o, ROW_BLOCK), np.float32)  # channel-major: read in runs below
-        acc = np.empty((ROW_GROUP, o), np.uint64)  # each count read is written first
-        r = r0
-        while r < r1:
-            n = min(ROW_GROUP, r1 - r)
-            _count_rows(cols, weights_t, r, n, acc)
-            for i in range(n):
-                for c in range(o):
-                    counts[c, r - r0 + i] = np.float32(taps - 2 * np.int32(acc[i, c]))
-            r += n
+        counts = np.empty((o, ROW_BLOCK), np.uint64)  # each count read is written first
+        _count_rows(cols, weights_t, r0, r1 - r0, counts, 0)
         for c in range(o):
             channel = channel_offset + c
             s0, t0 = coefficients[0, c], coefficients[1, c]
@@ -297,10 +303,12 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
                 if add_residual:
                     extra = residual[b, channel, p : p + run]
                     for i in range(run):
-                        target[i] = (line[i] * s0 + t0) * s1 + t1 + extra[i]
+                        value = np.float32(taps - 2 * np.int64(line[i]))
+                        target[i] = (value * s0 + t0) * s1 + t1 + extra[i]
                 else:
                     for i in range(run):
-                        target[i] = (line[i] * s0 + t0) * s1 + t1
+                        value = np.float32(taps - 2 * np.int64(line[i]))
+                        target[i] = (value * s0 + t0) * s1 + t1
                 r += run
 
 

@@ -82,12 +82,12 @@ def test_the_epilogue_applies_exactly_the_flagged_steps(steps):
     np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("rows", [1, 7, 131, 270])
-@pytest.mark.parametrize("channels", [5, 8, 24, 200])  # tail only; 8; 16 + 8; 12 x 16 + 8
-def test_the_row_groups_count_every_row_and_channel(rows, channels):
-    """Rows are counted 8 at a time by the micro-kernels (16, then 8 channels a block, the
-    rest one by one), any last rows one by one: every count equals a plain popcount of the
-    XOR, in blocks, channel tails and row tails alike."""
+@pytest.mark.parametrize("rows", [1, 7, 8, 24, 131, 270])
+@pytest.mark.parametrize("channels", [5, 8, 24, 203])  # tail only; 8; 3 x 8; 25 x 8 + 3
+def test_the_panels_count_every_row_and_channel(rows, channels):
+    """Rows are counted 16 or 8 at a time by the micro-kernels (8 channels a panel, the rest
+    one by one), any last rows one by one: every count equals a plain popcount of the XOR,
+    in panels, channel tails and row tails alike, across blocks of ``ROW_BLOCK`` rows."""
     rng = np.random.default_rng(rows)
     cols = rng.integers(0, 2**63, (rows, 3), dtype=np.uint64)
     weights_t = rng.integers(0, 2**63, (3, channels), dtype=np.uint64)
@@ -110,13 +110,14 @@ def test_the_micro_kernel_keeps_its_counts_in_512_bit_registers():
         pytest.skip("this CPU has no AVX-512 VPOPCNTDQ")
 
     @numba.njit
-    def block(cols, weights_t, acc):
-        fast_kernels._block_16(cols, weights_t, 0, 0, acc)
+    def panel(cols, weights_t, counts):
+        fast_kernels._panel_16(cols, weights_t, 0, 0, counts, 0)
 
-    cols = np.zeros((3, 8), np.uint64)
-    block(cols, np.zeros((3, 16), np.uint64), np.zeros((8, 16), np.uint64))
-    (assembly,) = block.inspect_asm().values()
-    assert assembly.count("vpopcntq\t%zmm") >= 16  # 8 rows x 2 registers of 8 channels
+    lanes = fast_kernels.LANES
+    panel(np.zeros((3, 16), np.uint64), np.zeros((3, lanes), np.uint64),
+          np.zeros((lanes, 16), np.uint64))
+    (assembly,) = panel.inspect_asm().values()
+    assert assembly.count("vpopcntq\t%zmm") >= 2 * lanes  # 16 rows = 2 registers a channel
     assert "popcntq\t%r" not in assembly
 
 
