@@ -2,11 +2,14 @@
 
 Run by hand; results go to docs/RESULTS.md. Builds the network as ``bench/deploy.py`` does,
 runs the fast engine ``--repeats`` times after two warm-up calls and prints the best call's
-total with the time spent in each compiled kernel (``sign_pack``, ``im2col_bits``,
+total with the time spent in each compiled kernel (``sign_pack``, ``im2col_bits_into``,
 ``conv_gemm``, ``pool2d``, ``channel_affine``) and each numpy one of the reference
 (``conv2d``, ``pad_hw``); "(rest)" is the interpreter and numpy glue between them.
 ``conv2d`` is timed as a whole, its tiles running on the engine's threads inside it, and
-the ``pad_hw`` it calls is counted in both, so "(rest)" can come out too low.
+the ``pad_hw`` it calls is counted in both, so "(rest)" can come out too low. Also prints
+the best call's minor page faults: memory the allocator had handed back to the system and
+takes again, each page zeroed by the kernel on first touch, at the cost of the kernel that
+touches it first.
 
     .venv/bin/python bench/engine_profile.py --network birealnet18 --batch 64
     .venv/bin/python bench/engine_profile.py --network searched --batch 1 --parallel-pixels 4096
@@ -17,6 +20,7 @@ To compare with an older revision, run it with ``PYTHONPATH`` set to a worktree 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -35,7 +39,7 @@ from bnnas.export.packed import pack  # noqa: E402
 
 KERNELS: list[tuple[ModuleType, str]] = [
     (fast_kernels, name) for name in
-    ("sign_pack", "im2col_bits", "conv_gemm", "pool2d", "channel_affine")
+    ("sign_pack", "im2col_bits_into", "conv_gemm", "pool2d", "channel_affine")
 ] + [(kernels, name) for name in ("conv2d", "pad_hw")]
 
 
@@ -78,15 +82,18 @@ def main() -> None:
     engine(x)
     engine(x)
     best, best_spent = float("inf"), {}
+    best_faults = 0
     for _ in range(args.repeats):
         spent.clear()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         tic = time.perf_counter()
         engine(x)
         total = time.perf_counter() - tic
         if total < best:
             best, best_spent = total, dict(spent)
+            best_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     print(f"{args.network} batch {args.batch}, {args.threads} threads: best of {args.repeats} "
-          f"{best * 1e3:.2f} ms")
+          f"{best * 1e3:.2f} ms, {best_faults} minor page faults")
     for name, seconds in sorted(best_spent.items(), key=lambda kv: -kv[1]):
         print(f"  {name:15s} {seconds * 1e3:8.2f}")
     print(f"  {'(rest)':15s} {(best - sum(best_spent.values())) * 1e3:8.2f}")

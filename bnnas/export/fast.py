@@ -10,6 +10,7 @@ the ``fast`` extra (``pip install 'bnnas[fast]'``: numba); the kernels use as ma
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -75,6 +76,8 @@ class FastEngine(Engine):
         self._plans: dict[tuple[int, int], _ConvPlan] = {}
         self._no_residual = np.zeros((1, 1, 1), np.float32)  # conv_gemm's "nothing to add"
         self._pool: ThreadPoolExecutor | None = None  # threads of the real convolutions
+        self._scratch = np.empty(0, np.uint64)  # see _columns
+        self._busy = threading.Lock()  # one call at a time: the scratch and sign caches
 
     def packed_weights(self, name: str, groups: int) -> list[np.ndarray]:
         """A binary weight as transposed packed rows per group, built once."""
@@ -126,11 +129,22 @@ class FastEngine(Engine):
         for g, weights_t in enumerate(plan.rows):
             part = slice(g * cg, (g + 1) * cg)
             px = self.signs(x, plan.threshold_name, plan.threshold, part)
-            cols = self._kernels.im2col_bits(px, plan.pad_words, cg, kh, kw, sh, sw, ph, pw, dh,
-                                             dw, oh, ow)
+            cols = self._columns(weights_t.shape[0], n * oh * ow)
+            self._kernels.im2col_bits_into(px, plan.pad_words, cg, kh, kw, sh, sw, ph, pw, dh,
+                                           dw, oh, ow, cols)
             self._kernels.conv_gemm(cols, weights_t, cg * kh * kw, plan.affines[g], flags,
                                     residual, flat, plan.offsets[g])
         return out
+
+    def _columns(self, words: int, positions: int) -> np.ndarray:
+        """The packed im2col buffer ``(words, positions)``: one scratch array, grown to the
+        largest convolution and reused by every convolution of every call (each is consumed
+        by its GEMM before the next is gathered). A new array per convolution would be
+        page-faulted in each time; the kernels clear what they use."""
+        need = words * positions
+        if self._scratch.size < need:
+            self._scratch = np.empty(need, np.uint64)
+        return self._scratch[:need].reshape(words, positions)
 
     def _plan(self, node: Node, affine: Node | None) -> _ConvPlan:
         """What a packed conv (with the ``affine`` fused after it) needs besides its input,
@@ -199,13 +213,14 @@ class FastEngine(Engine):
         threads in tiles here instead (:meth:`run_tiles`)."""
         import numba
 
-        before = self._current_threads = numba.get_num_threads()
-        self._signs.clear()
-        try:
-            return super().run_graph(x)
-        finally:
+        with self._busy:
+            before = self._current_threads = numba.get_num_threads()
             self._signs.clear()
-            self._set_threads(before)
+            try:
+                return super().run_graph(x)
+            finally:
+                self._signs.clear()
+                self._set_threads(before)
 
     def run_tiles(self, jobs: Sequence[Callable[[], None]]) -> None:
         """The tiles of a real convolution (:func:`~bnnas.export.kernels.conv_tiles`:

@@ -70,76 +70,113 @@ def pad_words(channels: int, pad_bit: bool) -> np.ndarray:
 @numba.njit(parallel=True, cache=True)
 def sign_pack(x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
     """Signs of ``x - threshold[c] >= 0`` for float ``(N, C, H, W)`` as words
-    ``(N, H, W, ceil(C / 64))``, bit ``c % 64`` of word ``c // 64`` for channel ``c``."""
+    ``(N, H, ceil(C / 64), W)``, bit ``c % 64`` of word ``c // 64`` for channel ``c``.
+
+    Word-major within an image row: the loops here run along the pixels of a row, and so do
+    :func:`im2col_bits_into`'s reads of one tap's words, both with unit stride."""
     n, c, h, w = x.shape
     cw = (c + 63) // 64
-    out = np.empty((n, h, w, cw), np.uint64)
+    out = np.empty((n, h, cw, w), np.uint64)
     for task in prange(n * h):
         b, y = task // h, task % h
-        row = np.zeros((cw, w), np.uint64)  # word-major: the inner loop runs over pixels
+        row = out[b, y]
+        for q in range(cw):
+            for xx in range(w):
+                row[q, xx] = 0
         for ch in range(c):
             word, shift = ch >> 6, np.uint64(ch & 63)
             t = threshold[ch]
             for xx in range(w):
                 row[word, xx] |= np.uint64(x[b, ch, y, xx] - t >= 0) << shift
-        for xx in range(w):
-            for q in range(cw):
-                out[b, y, xx, q] = row[q, xx]
     return out
 
 
-@numba.njit(parallel=True, cache=True)
 def im2col_bits(px: np.ndarray, pad: np.ndarray, channels: int, kh: int, kw: int, sh: int,
                 sw: int, ph: int, pw: int, dh: int, dw: int, oh: int, ow: int) -> np.ndarray:
-    """The packed taps of every output position of the packed pixels ``px``, word-major:
-    ``cols[q, r]`` is word ``q`` of output position ``r`` (of ``N * OH * OW``); taps outside
-    the image read the border words ``pad``. The bits follow the weight's ``(i, j, channel)``
-    order, each tap's ``channels`` bits right after the previous tap's (a 96-channel 5x5 conv
-    takes 38 words a position, not 50).
+    """:func:`im2col_bits_into` a new array ``(words, N * OH * OW)``."""
+    k = (kh * kw * channels + 63) // 64
+    cols = np.empty((k, px.shape[0] * oh * ow), np.uint64)
+    im2col_bits_into(px, pad, channels, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols)
+    return cols
+
+
+@numba.njit(parallel=True, cache=True)
+def im2col_bits_into(px: np.ndarray, pad: np.ndarray, channels: int, kh: int, kw: int,
+                     sh: int, sw: int, ph: int, pw: int, dh: int, dw: int, oh: int, ow: int,
+                     cols: np.ndarray) -> None:
+    """The packed taps of every output position of the packed pixels ``px``, word-major, into
+    ``cols`` (``(words, N * OH * OW)``, C-contiguous): ``cols[q, r]`` is word ``q`` of
+    output position ``r``; taps outside the image read the border words ``pad``. The bits
+    follow the weight's ``(i, j, channel)`` order, each tap's ``channels`` bits right after
+    the previous tap's (a 96-channel 5x5 conv takes 38 words a position, not 50).
 
     One task per output row of an image; inside it the loops run tap by tap and, for each of
     the tap's source words, over the row's pixels: the destination word and shift are fixed
     along that loop, the pixels whose tap falls inside the image are one range (worked out
     once), and the word-major layout makes the writes contiguous, so the loop vectorises.
+    Each task clears its own columns of ``cols`` (any contents) first, while they are in its
+    cache: the caller can hand the same buffer to every convolution (no page faults of a new
+    array each time, no separate pass of zeros).
     """
-    n, h, w, cw = px.shape
-    k = (kh * kw * channels + 63) // 64
-    cols = np.zeros((k, n * oh * ow), np.uint64)
+    n, h, cw, w = px.shape
+    k = cols.shape[0]
+    # Output pixels x0[j] <= x < x1[j] of a row read tap column j inside the image (the same
+    # for every row: worked out once, not per row and tap)
+    x0 = np.empty(kw, np.int64)
+    x1 = np.empty(kw, np.int64)
+    for j in range(kw):
+        first = j * dw - pw
+        x0[j] = min(ow, max(0, (-first + sw - 1) // sw))
+        x1[j] = max(x0[j], min(ow, (w - 1 - first) // sw + 1))
     for task in prange(n * oh):
         b, y = task // oh, task % oh
         row0 = task * ow
+        for q in range(k):
+            for x in range(ow):
+                cols[q, row0 + x] = 0
         for i in range(kh):
             yy = y * sh + i * dh - ph
+            inside = 0 <= yy < h
+            yy = min(max(yy, 0), h - 1)
             for j in range(kw):
                 first = j * dw - pw  # input column of output pixel 0's tap
-                if 0 <= yy < h:  # pixels x0 <= x < x1 read inside the image
-                    x0 = min(ow, max(0, (-first + sw - 1) // sw))
-                    x1 = max(x0, min(ow, (w - 1 - first) // sw + 1))
-                else:
-                    x0 = x1 = 0
+                a, z = (x0[j], x1[j]) if inside else (0, 0)
                 for q in range(cw):
                     offset = (i * kw + j) * channels + 64 * q
                     word, shift = offset >> 6, offset & 63
-                    spill = shift + min(64, channels - 64 * q) > 64
-                    up, down = np.uint64(shift), np.uint64((64 - shift) & 63)
-                    for x in range(x0):
-                        _or_field(cols, word, row0 + x, pad[q], up, down, spill)
-                    for x in range(x0, x1):
-                        _or_field(cols, word, row0 + x, px[b, yy, x * sw + first, q], up, down,
-                                  spill)
-                    for x in range(x1, ow):
-                        _or_field(cols, word, row0 + x, pad[q], up, down, spill)
-    return cols
+                    _or_fields(cols, word, px, b, yy, q, pad[q], row0, a, z, ow, sw, first,
+                               np.uint64(shift), False)
+                    if shift + min(64, channels - 64 * q) > 64:  # the field spills over
+                        _or_fields(cols, word + 1, px, b, yy, q, pad[q], row0, a, z, ow, sw,
+                                   first, np.uint64(64 - shift), True)
 
 
 @numba.njit(cache=True, inline="always")
-def _or_field(cols: np.ndarray, word: int, column: int, value: np.uint64, up: np.uint64,
-              down: np.uint64, spill: bool) -> None:
-    """OR ``value`` shifted ``up`` into word ``word`` of ``column``, its high bits into the
-    next word when the field ``spill``s over."""
-    cols[word, column] |= value << up
-    if spill:
-        cols[word + 1, column] |= value >> down
+def _or_fields(cols: np.ndarray, word: int, px: np.ndarray, b: int, yy: int, q: int,
+               pad: np.uint64, row0: int, x0: int, x1: int, ow: int, sw: int, first: int,
+               shift: np.uint64, down: bool) -> None:
+    """OR one tap's word into ``cols[word, row0 + x]`` for the ``ow`` pixels ``x`` of an
+    output row: ``px[b, yy, q, x * sw + first]`` for ``x0 <= x < x1``, the border word
+    ``pad`` elsewhere, shifted up by ``shift`` (or down: the high bits of a field that
+    spills into the next word). Each loop has a fixed shift, and unit strides where ``sw``
+    is 1, so that it vectorises."""
+    border = pad >> shift if down else pad << shift
+    for x in range(x0):
+        cols[word, row0 + x] |= border
+    for x in range(x1, ow):
+        cols[word, row0 + x] |= border
+    # Views from the first pixel read, indexed from 0: indices LLVM can see are not negative,
+    # so the loop is plain vector loads and stores, no per-element wraparound selects
+    if x1 <= x0:
+        return
+    target = cols[word, row0 + x0 : row0 + x1]
+    source = px[b, yy, q, x0 * sw + first : (x1 - 1) * sw + first + 1 : sw]
+    if down:
+        for x in range(x1 - x0):
+            target[x] |= source[x] >> shift
+    else:
+        for x in range(x1 - x0):
+            target[x] |= source[x] << shift
 
 
 def pack_weights(bits: np.ndarray) -> np.ndarray:
