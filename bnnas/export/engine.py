@@ -190,7 +190,12 @@ class Engine:
         shortcut, a binary conv whose input or weight is real; its tiles go through
         :meth:`run_tiles`."""
         return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value,
-                        run=self.run_tiles)
+                        run=self.run_tiles, empty=self.empty)
+
+    def empty(self, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """A new array for a node's output: ``np.empty`` here; an engine may hand out memory
+        it reuses between calls."""
+        return np.empty(shape, dtype)
 
     def run_tiles(self, jobs: Sequence[Callable[[], None]]) -> None:
         """Call each tile job of a real convolution once: here one after the other; an

@@ -67,16 +67,24 @@ def pad_words(channels: int, pad_bit: bool) -> np.ndarray:
     return words
 
 
-@numba.njit(parallel=True, cache=True)
 def sign_pack(x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """:func:`sign_pack_into` a new array ``(N, H, ceil(C / 64), W)``."""
+    n, c, h, w = x.shape
+    out = np.empty((n, h, (c + 63) // 64, w), np.uint64)
+    sign_pack_into(x, threshold, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def sign_pack_into(x: np.ndarray, threshold: np.ndarray, out: np.ndarray) -> None:
     """Signs of ``x - threshold[c] >= 0`` for float ``(N, C, H, W)`` as words
-    ``(N, H, ceil(C / 64), W)``, bit ``c % 64`` of word ``c // 64`` for channel ``c``.
+    ``(N, H, ceil(C / 64), W)`` into ``out``, bit ``c % 64`` of word ``c // 64`` for channel
+    ``c``.
 
     Word-major within an image row: the loops here run along the pixels of a row, and so do
     :func:`im2col_bits_into`'s reads of one tap's words, both with unit stride."""
     n, c, h, w = x.shape
     cw = (c + 63) // 64
-    out = np.empty((n, h, cw, w), np.uint64)
     for task in prange(n * h):
         b, y = task // h, task % h
         row = out[b, y]
@@ -88,7 +96,6 @@ def sign_pack(x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
             t = threshold[ch]
             for xx in range(w):
                 row[word, xx] |= np.uint64(x[b, ch, y, xx] - t >= 0) << shift
-    return out
 
 
 def im2col_bits(px: np.ndarray, pad: np.ndarray, channels: int, kh: int, kw: int, sh: int,
@@ -358,11 +365,20 @@ def max2(a: float, b: float) -> float:
 POOL_PLANES = 8  # (image, channel) planes per parallel task of pool2d: one padded buffer each
 
 
-@numba.njit(parallel=True, cache=True)
 def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
            oh: int, ow: int, count_include_pad: bool, negate: np.ndarray) -> np.ndarray:
-    """Max or average pooling as :func:`bnnas.export.kernels.pool2d` computes it (the
-    geometry, ``oh``/``ow`` with ``ceil_mode``, decided by the caller).
+    """:func:`pool2d_into` a new array ``(N, C, OH, OW)``."""
+    out = np.empty((x.shape[0], x.shape[1], oh, ow), np.float32)
+    pool2d_into(x, is_max, kh, kw, sh, sw, ph, pw, count_include_pad, negate, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def pool2d_into(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: int,
+                pw: int, count_include_pad: bool, negate: np.ndarray, out: np.ndarray) -> None:
+    """Max or average pooling as :func:`bnnas.export.kernels.pool2d` computes it, into
+    ``out`` (``(N, C, OH, OW)``: the geometry, ``OH``/``OW`` with ``ceil_mode``, decided by
+    the caller).
 
     Each plane is copied into a border of -inf (max) or 0 (average) wide enough for the last
     window (one buffer per task of :data:`POOL_PLANES` planes). A max is separable and exact
@@ -377,6 +393,7 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
     than precede it (:meth:`bnnas.export.fast.FastEngine.run`). Averages ignore it.
     """
     n, c, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
     hp = max(h + 2 * ph, (oh - 1) * sh + kh)
     wp = max(w + 2 * pw, (ow - 1) * sw + kw)
     rows_in = np.empty(oh, np.float32)  # taps of each output row/column that count
@@ -394,7 +411,6 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
         else:
             cols_in[xo] = min(hi, w) - max(lo, 0)
     fill = -np.inf if is_max else 0.0
-    out = np.empty((n, c, oh, ow), np.float32)
     planes = n * c
     for task in prange((planes + POOL_PLANES - 1) // POOL_PLANES):
         padded = np.full((hp, wp), fill, np.float32)
@@ -451,7 +467,6 @@ def pool2d(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int, ph: 
                                 acc[xo] += line[xo * sw + j]
                 for xo in range(ow):
                     out[b, ch, y, xo] = acc[xo] / (rows_in[y] * cols_in[xo])
-    return out
 
 
 @numba.njit(parallel=True, cache=True)

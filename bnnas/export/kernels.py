@@ -91,7 +91,8 @@ def run_in_order(jobs: Sequence[Callable[[], None]]) -> None:
 
 def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilation: Pair,
            groups: int = 1, pad_value: float = 0.0,
-           run: Callable[[Sequence[Callable[[], None]]], None] = run_in_order) -> np.ndarray:
+           run: Callable[[Sequence[Callable[[], None]]], None] = run_in_order,
+           empty: Callable[[tuple[int, ...], type], np.ndarray] = np.empty) -> np.ndarray:
     """Real-valued convolution, the border holding ``pad_value``: tile by tile
     (:func:`conv_tiles`), the weight matrix times the tile's taps laid out ``(C * KH * KW,
     positions)``, which gives channel-major output directly and copies the taps along output
@@ -99,7 +100,8 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
     im2col here). Tiles bound the taps in memory (a 224x224 stem's taps for a batch of 64
     would take 472 MB at once) and let ``run`` (which calls every job once, in any order
     and on any threads; the fast engine spreads them over its threads) split one image's
-    convolution as well as a batch's."""
+    convolution as well as a batch's. ``empty(shape, dtype)`` makes the output array (an
+    engine may hand out memory it reuses)."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     cg = c // groups
@@ -111,7 +113,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
     else:
         padded = pad_hw(x, padding[0], padding[0], padding[1], padding[1], pad_value)
         taps = windows(padded, (kh, kw), stride, dilation, (oh, ow))
-    y = np.empty((n, o, oh, ow), np.float32)
+    y = empty((n, o, oh, ow), np.float32)
     run([partial(_conv_tile, taps, weight, groups, tile, y)
          for tile in conv_tiles(n, oh, ow, cg * kh * kw)])
     return y

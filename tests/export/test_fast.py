@@ -218,6 +218,43 @@ def test_one_engine_gives_the_reference_logits_call_after_call(make_zoo_source):
     assert engine._plans  # the plans were kept
 
 
+def test_kept_outputs_never_change_what_an_earlier_call_returned(make_genotype_source,
+                                                                 genotypes):
+    """Node outputs are written into the arrays of the call before: the logits a call
+    returned stay as they were through later calls (same and other batch sizes), and each
+    call's logits are the reference's."""
+    packed = pack(make_genotype_source(genotypes["darts"](), (1, 13, 13)))
+    engine = FastEngine(packed)
+    rng = np.random.default_rng(7)
+    returned = []
+    for batch in (4, 4, 2, 4):
+        x = rng.standard_normal((batch, 1, 13, 13)).astype(np.float32)
+        logits = engine(x)
+        np.testing.assert_array_equal(logits, Engine(packed)(x))
+        returned.append((logits, logits.copy()))
+    for logits, copy in returned:
+        np.testing.assert_array_equal(logits, copy)
+    assert engine._kept  # outputs were kept for reuse
+    # a graph whose last node writes a kept array: what it returned is still not overwritten
+    engine.graph = {"type": "affine", "scale": None, "bias": "b"}
+    engine.array = lambda name: None if name is None else np.ones(1, np.float32)
+    first = engine(np.zeros((2, 1, 13, 13), np.float32))
+    engine(np.full((2, 1, 13, 13), 5.0, np.float32))
+    np.testing.assert_array_equal(first, 1.0)
+
+
+@pytest.mark.parametrize("reuse_bytes", [0, 20_000])
+def test_no_more_than_reuse_bytes_of_outputs_are_kept(make_zoo_source, reuse_bytes):
+    packed = pack(make_zoo_source("bresnet_small", (1, 28, 28)))
+    engine = FastEngine(packed, reuse_bytes=reuse_bytes)
+    x = np.random.default_rng(8).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    for _ in range(2):
+        np.testing.assert_array_equal(engine(x), Engine(packed)(x))
+    kept = [a for a in engine._kept if a is not None]
+    assert sum(a.nbytes for a in kept) <= reuse_bytes
+    assert bool(kept) == (reuse_bytes > 0)  # a 2-image batch has outputs under 20 kB
+
+
 def test_predict_with_the_fast_engine_prints_the_reference_predictions(
         make_genotype_source, genotypes, tmp_path, capsys):
     from bnnas.cli import main
