@@ -384,9 +384,10 @@ def pool2d_into(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int,
     window (one buffer per task of :data:`POOL_PLANES` planes). A max is separable and exact
     in any order: the rows' maxima over the ``kw`` taps come first, then the maxima of ``kh``
     of those rows, ``kh + kw`` comparisons per output instead of ``kh * kw``. An average adds
-    its taps to a whole output row at a time in ``(i, j)`` order, the rounding order of the
-    reference, and divides by the taps inside the input (plus its padding when
-    ``count_include_pad``), never counting the ``ceil_mode`` overhang.
+    its taps in ``(i, j)`` order, the rounding order of the reference, each tap to a whole
+    output row at a time (to the whole plane at once for stride 1), and divides by the taps
+    inside the input (plus its padding when ``count_include_pad``), never counting the
+    ``ceil_mode`` overhang.
 
     A max pool of a channel whose ``negate`` is set gives the minimum instead (the max of
     ``-x``, negated: exact), so that a BN with a negative scale can follow the pool rather
@@ -416,6 +417,8 @@ def pool2d_into(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int,
         padded = np.full((hp, wp), fill, np.float32)
         across = np.empty((hp, ow), np.float32)  # max: each padded row's maxima over kw taps
         acc = np.empty(ow, np.float32)
+        sums = np.empty(hp * wp, np.float32)  # sums (or row maxima) over the padded width
+        peaks = np.empty(hp * wp, np.float32)  # and the maxima of kh of those rows
         for plane in range(task * POOL_PLANES, min(planes, (task + 1) * POOL_PLANES)):
             b, ch = plane // c, plane % c
             flip = is_max and negate[ch]
@@ -423,6 +426,29 @@ def pool2d_into(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int,
                 padded[ph : ph + h, pw : pw + w] = -x[b, ch]
             else:
                 padded[ph : ph + h, pw : pw + w] = x[b, ch]
+            if is_max and sh == 1 and sw == 1:
+                # Over the padded width, as the average below: the maxima along each padded
+                # row's kw taps in one run over the plane, then along kh of those rows
+                flat = padded.reshape(-1)
+                span = (oh - 1) * wp + ow
+                rows_span = span + (kh - 1) * wp
+                for t in range(rows_span):
+                    sums[t] = flat[t]
+                for j in range(1, kw):
+                    taps = flat[j : j + rows_span]
+                    for t in range(rows_span):
+                        sums[t] = max2(sums[t], taps[t])
+                for t in range(span):
+                    peaks[t] = sums[t]
+                for i in range(1, kh):
+                    taps = sums[i * wp : i * wp + span]
+                    for t in range(span):
+                        peaks[t] = max2(peaks[t], taps[t])
+                sign = np.float32(-1.0) if flip else np.float32(1.0)
+                for y in range(oh):
+                    for xo in range(ow):
+                        out[b, ch, y, xo] = sign * peaks[y * wp + xo]
+                continue
             if is_max:
                 for yp in range(hp):
                     line = padded[yp]
@@ -453,15 +479,31 @@ def pool2d_into(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int,
                         for xo in range(ow):
                             target[xo] = -target[xo]
                 continue
+            if sh == 1 and sw == 1:
+                # Over the padded width: output (y, x) sums flat[y * wp + x + i * wp + j], so
+                # each tap is one run over all rows (the wp - ow columns past each row's end
+                # are summed too and dropped), not one short loop per row and tap
+                flat = padded.reshape(-1)
+                span = (oh - 1) * wp + ow
+                for t in range(span):
+                    sums[t] = 0.0
+                for i in range(kh):
+                    for j in range(kw):
+                        taps = flat[i * wp + j : i * wp + j + span]
+                        for t in range(span):
+                            sums[t] += taps[t]
+                for y in range(oh):
+                    for xo in range(ow):
+                        out[b, ch, y, xo] = sums[y * wp + xo] / (rows_in[y] * cols_in[xo])
+                continue
             for y in range(oh):
                 acc[:] = 0.0
                 for i in range(kh):
                     line = padded[y * sh + i]
                     for j in range(kw):
-                        if sw == 1:  # a contiguous view: the loop vectorises
-                            taps = line[j : j + ow]
+                        if sw == 2:  # a constant stride: LLVM vectorises the strided loads
                             for xo in range(ow):
-                                acc[xo] += taps[xo]
+                                acc[xo] += line[2 * xo + j]
                         else:
                             for xo in range(ow):
                                 acc[xo] += line[xo * sw + j]
