@@ -309,8 +309,15 @@ def _factorized_conv(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
     """Two stride-2 1x1 convs, on ``x`` and on ``x`` shifted one pixel (far border padded
     with the conv's pad value before the sign, as :class:`~bnnas.space.ops.FactorizedConv`)."""
     a = e.run(node["conv_a"], x)
-    shifted = K.pad_hw(x[:, :, 1:, 1:], 0, 1, 0, 1, np.float32(node["pad_value"]))
-    b = e.run(node["conv_b"], shifted)
+    shifted = x[:, :, 1:, 1:]
+    conv = node["conv_b"]
+    # A 1x1 stride-2 conv reads the padded far row (column) only when the height (width) is
+    # odd: for even sizes the copy that padding takes is left out, with the same outputs
+    odd_h, odd_w = x.shape[2] % 2, x.shape[3] % 2
+    if (odd_h or odd_w or conv.get("type") != "binary_conv2d" or list(conv["kernel"]) != [1, 1]
+            or list(conv["stride"]) != [2, 2] or list(conv["padding"]) != [0, 0]):
+        shifted = K.pad_hw(shifted, 0, 1, 0, 1, np.float32(node["pad_value"]))
+    b = e.run(conv, shifted)
     return np.concatenate([a, b], axis=1)
 
 

@@ -211,7 +211,7 @@ class FastEngine(Engine):
         if hit is not None and hit[0] is x:
             return hit[1]
         n, c, h, w = x[:, part].shape
-        px = self.empty((n, h, (c + 63) // 64, w), np.uint64)
+        px = self.empty((n, (c + 63) // 64, h, w), np.uint64)
         self._kernels.sign_pack_into(np.ascontiguousarray(x[:, part]),
                                      np.ascontiguousarray(threshold[part]), px)
         self._signs[key] = (x, px)  # holding x keeps its id from being reused in this pass

@@ -35,6 +35,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 _ONE = np.uint64(1)
+BAND_POSITIONS = 256  # output positions (whole rows) per parallel task of im2col_bits_into
 ROW_BLOCK = 128  # GEMM rows per parallel task: the weights stay in cache while they stream
 # past, and each output channel gets runs of 128 contiguous pixels
 LANES = 8  # output channels counted together by the micro-kernels (register blocking)
@@ -68,34 +69,35 @@ def pad_words(channels: int, pad_bit: bool) -> np.ndarray:
 
 
 def sign_pack(x: np.ndarray, threshold: np.ndarray) -> np.ndarray:
-    """:func:`sign_pack_into` a new array ``(N, H, ceil(C / 64), W)``."""
+    """:func:`sign_pack_into` a new array ``(N, ceil(C / 64), H, W)``."""
     n, c, h, w = x.shape
-    out = np.empty((n, h, (c + 63) // 64, w), np.uint64)
+    out = np.empty((n, (c + 63) // 64, h, w), np.uint64)
     sign_pack_into(x, threshold, out)
     return out
 
 
 @numba.njit(parallel=True, cache=True)
 def sign_pack_into(x: np.ndarray, threshold: np.ndarray, out: np.ndarray) -> None:
-    """Signs of ``x - threshold[c] >= 0`` for float ``(N, C, H, W)`` as words
-    ``(N, H, ceil(C / 64), W)`` into ``out``, bit ``c % 64`` of word ``c // 64`` for channel
+    """Signs of ``x - threshold[c] >= 0`` for float ``(N, C, H, W)`` as planes of words
+    ``(N, ceil(C / 64), H, W)`` into ``out``, bit ``c % 64`` of word ``c // 64`` for channel
     ``c``.
 
-    Word-major within an image row: the loops here run along the pixels of a row, and so do
-    :func:`im2col_bits_into`'s reads of one tap's words, both with unit stride."""
+    Planes of words: the loops here run along the pixels of a row, and
+    :func:`im2col_bits_into` reads one tap's words for a run of output positions as one
+    stretch of a plane, both with unit stride."""
     n, c, h, w = x.shape
     cw = (c + 63) // 64
     for task in prange(n * h):
         b, y = task // h, task % h
-        row = out[b, y]
         for q in range(cw):
             for xx in range(w):
-                row[q, xx] = 0
+                out[b, q, y, xx] = 0
         for ch in range(c):
             word, shift = ch >> 6, np.uint64(ch & 63)
             t = threshold[ch]
+            row = out[b, word, y]
             for xx in range(w):
-                row[word, xx] |= np.uint64(x[b, ch, y, xx] - t >= 0) << shift
+                row[xx] |= np.uint64(x[b, ch, y, xx] - t >= 0) << shift
 
 
 def im2col_bits(px: np.ndarray, pad: np.ndarray, channels: int, kh: int, kw: int, sh: int,
@@ -117,15 +119,20 @@ def im2col_bits_into(px: np.ndarray, pad: np.ndarray, channels: int, kh: int, kw
     follow the weight's ``(i, j, channel)`` order, each tap's ``channels`` bits right after
     the previous tap's (a 96-channel 5x5 conv takes 38 words a position, not 50).
 
-    One task per output row of an image; inside it the loops run tap by tap and, for each of
-    the tap's source words, over the row's pixels: the destination word and shift are fixed
-    along that loop, the pixels whose tap falls inside the image are one range (worked out
-    once), and the word-major layout makes the writes contiguous, so the loop vectorises.
-    Each task clears its own columns of ``cols`` (any contents) first, while they are in its
-    cache: the caller can hand the same buffer to every convolution (no page faults of a new
-    array each time, no separate pass of zeros).
+    One task per band of about ``BAND_POSITIONS`` output positions (whole rows of one
+    image); inside it the loops run tap by tap and, for each of the tap's source words, along
+    the band: the destination word and shift are fixed along that loop and the word-major
+    layout makes the writes contiguous, so the loop vectorises. A convolution of stride 1
+    whose output is as wide as its input (a "same" padding: most of them) reads each tap for
+    the whole band as one stretch of the input's word plane, the output positions and their
+    taps being a fixed distance apart in both; the positions whose tap falls in the left or
+    right border (which that stretch reads from the neighbouring row) get their field set to
+    the border word afterwards. Other convolutions go row by row, the positions whose tap is
+    inside the image one range per row. Each task clears its own columns of ``cols`` (any
+    contents) first, while they are in its cache: the caller can hand the same buffer to
+    every convolution (no page faults of a new array each time, no separate pass of zeros).
     """
-    n, h, cw, w = px.shape
+    n, cw, h, w = px.shape
     k = cols.shape[0]
     # Output pixels x0[j] <= x < x1[j] of a row read tap column j inside the image (the same
     # for every row: worked out once, not per row and tap)
@@ -135,55 +142,113 @@ def im2col_bits_into(px: np.ndarray, pad: np.ndarray, channels: int, kh: int, kw
         first = j * dw - pw
         x0[j] = min(ow, max(0, (-first + sw - 1) // sw))
         x1[j] = max(x0[j], min(ow, (w - 1 - first) // sw + 1))
-    for task in prange(n * oh):
-        b, y = task // oh, task % oh
-        row0 = task * ow
+    flat = sh == 1 and sw == 1 and ow == w
+    words = px.reshape(-1)
+    band = max(1, BAND_POSITIONS // ow)
+    bands = (oh + band - 1) // band
+    for task in prange(n * bands):
+        b, y0 = task // bands, (task % bands) * band
+        y1 = min(oh, y0 + band)
+        base = b * oh * ow  # the image's first output position
         for q in range(k):
-            for x in range(ow):
-                cols[q, row0 + x] = 0
+            for r in range(base + y0 * ow, base + y1 * ow):
+                cols[q, r] = 0
         for i in range(kh):
-            yy = y * sh + i * dh - ph
-            inside = 0 <= yy < h
-            yy = min(max(yy, 0), h - 1)
             for j in range(kw):
                 first = j * dw - pw  # input column of output pixel 0's tap
-                a, z = (x0[j], x1[j]) if inside else (0, 0)
                 for q in range(cw):
                     offset = (i * kw + j) * channels + 64 * q
                     word, shift = offset >> 6, offset & 63
-                    _or_fields(cols, word, px, b, yy, q, pad[q], row0, a, z, ow, sw, first,
-                               np.uint64(shift), False)
-                    if shift + min(64, channels - 64 * q) > 64:  # the field spills over
-                        _or_fields(cols, word + 1, px, b, yy, q, pad[q], row0, a, z, ow, sw,
-                                   first, np.uint64(64 - shift), True)
+                    bits = min(64, channels - 64 * q)
+                    field = ~np.uint64(0) if bits == 64 else (_ONE << np.uint64(bits)) - _ONE
+                    plane = (b * cw + q) * h * w  # the word plane's first word
+                    for part in range(2):  # the field's low bits, then those that spill over
+                        if part == 1 and shift + bits <= 64:
+                            break
+                        target, down = word + part, part == 1
+                        amount = np.uint64(64 - shift if down else shift)
+                        if flat:
+                            _or_band(cols, target, words, plane, pad[q], base, y0, y1, x0[j],
+                                     x1[j], ow, h, i * dh - ph, first, field, amount, down)
+                            continue
+                        for y in range(y0, y1):
+                            yy = y * sh + i * dh - ph
+                            inside = 0 <= yy < h
+                            _or_row(cols, target, words, plane + min(max(yy, 0), h - 1) * w,
+                                    pad[q], base + y * ow, x0[j] if inside else 0,
+                                    x1[j] if inside else 0, ow, sw, first, amount, down)
 
 
 @numba.njit(cache=True, inline="always")
-def _or_fields(cols: np.ndarray, word: int, px: np.ndarray, b: int, yy: int, q: int,
-               pad: np.uint64, row0: int, x0: int, x1: int, ow: int, sw: int, first: int,
-               shift: np.uint64, down: bool) -> None:
-    """OR one tap's word into ``cols[word, row0 + x]`` for the ``ow`` pixels ``x`` of an
-    output row: ``px[b, yy, q, x * sw + first]`` for ``x0 <= x < x1``, the border word
-    ``pad`` elsewhere, shifted up by ``shift`` (or down: the high bits of a field that
-    spills into the next word). Each loop has a fixed shift, and unit strides where ``sw``
-    is 1, so that it vectorises."""
-    border = pad >> shift if down else pad << shift
+def _shifted(value: np.uint64, amount: np.uint64, down: bool) -> np.uint64:
+    return value >> amount if down else value << amount
+
+
+@numba.njit(cache=True, inline="always")
+def _or_row(cols: np.ndarray, word: int, words: np.ndarray, row: int, pad: np.uint64,
+            r0: int, x0: int, x1: int, ow: int, sw: int, first: int, amount: np.uint64,
+            down: bool) -> None:
+    """OR one tap's word into ``cols[word, r0 + x]`` for the ``ow`` pixels ``x`` of an output
+    row: ``words[row + x * sw + first]`` (an input row's words) for ``x0 <= x < x1``, the
+    border word ``pad`` elsewhere, shifted up by ``amount`` (or down: the high bits of a
+    field that spills into the next word)."""
+    border = _shifted(pad, amount, down)
     for x in range(x0):
-        cols[word, row0 + x] |= border
+        cols[word, r0 + x] |= border
     for x in range(x1, ow):
-        cols[word, row0 + x] |= border
-    # Views from the first pixel read, indexed from 0: indices LLVM can see are not negative,
-    # so the loop is plain vector loads and stores, no per-element wraparound selects
+        cols[word, r0 + x] |= border
     if x1 <= x0:
         return
-    target = cols[word, row0 + x0 : row0 + x1]
-    source = px[b, yy, q, x0 * sw + first : (x1 - 1) * sw + first + 1 : sw]
-    if down:
-        for x in range(x1 - x0):
-            target[x] |= source[x] >> shift
-    else:
-        for x in range(x1 - x0):
-            target[x] |= source[x] << shift
+    # Views from the first pixel read, indexed from 0: indices LLVM can see are not negative,
+    # so the loop is plain vector loads and stores, no per-element wraparound selects
+    target = cols[word, r0 + x0 : r0 + x1]
+    source = words[row + x0 * sw + first : row + (x1 - 1) * sw + first + 1 : sw]
+    for x in range(x1 - x0):
+        target[x] |= _shifted(source[x], amount, down)
+
+
+@numba.njit(cache=True, inline="always")
+def _or_band(cols: np.ndarray, word: int, words: np.ndarray, plane: int, pad: np.uint64,
+             base: int, y0: int, y1: int, x0: int, x1: int, ow: int, h: int, rise: int,
+             first: int, field: np.uint64, amount: np.uint64, down: bool) -> None:
+    """OR one tap's word into ``cols[word, base + y * ow + x]`` for the output rows ``y0 <=
+    y < y1`` of a stride-1 convolution whose output is as wide as its input: the word of
+    input pixel ``(y + rise, x + first)`` of the word plane starting at ``words[plane]``, or
+    the border word ``pad`` where that pixel is outside the image; shifted as in
+    :func:`_or_row`.
+
+    The rows whose tap row is inside the image are one stretch: output position ``t`` (from
+    the image's first) reads input word ``t + rise * ow + first``, a fixed distance. That
+    stretch runs from the first row's first inside pixel to the last row's last; the pixels
+    in between whose tap column is outside (x < x0 or x >= x1, read from a neighbouring row)
+    then have their ``field`` bits replaced by the border's."""
+    border = _shifted(pad, amount, down)
+    keep = ~_shifted(field, amount, down)
+    ya = min(y1, max(y0, -rise))  # rows ya <= y < yb have their tap row inside
+    yb = max(ya, min(y1, h - rise))
+    for y in range(y0, ya):
+        for x in range(ow):
+            cols[word, base + y * ow + x] |= border
+    for y in range(yb, y1):
+        for x in range(ow):
+            cols[word, base + y * ow + x] |= border
+    if ya >= yb or x1 <= x0:
+        for y in range(ya, yb):
+            for x in range(ow):
+                cols[word, base + y * ow + x] |= border
+        return
+    t0, t1 = ya * ow + x0, (yb - 1) * ow + x1
+    target = cols[word, base + t0 : base + t1]
+    start = plane + t0 + rise * ow + first
+    source = words[start : start + t1 - t0]
+    for t in range(t1 - t0):
+        target[t] |= _shifted(source[t], amount, down)
+    for y in range(ya, yb):
+        r = base + y * ow
+        for x in range(x0):
+            cols[word, r + x] = (cols[word, r + x] & keep) | border
+        for x in range(x1, ow):
+            cols[word, r + x] = (cols[word, r + x] & keep) | border
 
 
 def pack_weights(bits: np.ndarray) -> np.ndarray:

@@ -1,5 +1,7 @@
 """The numpy reference engine against the PyTorch model in eval mode."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -46,6 +48,17 @@ def test_bigger_zoo_models_match_torch(make_zoo_source, name, kwargs):
 def test_darts_cells_match_torch_for_every_structure_preset(make_genotype_source, genotypes,
                                                             structure):
     source = make_genotype_source(genotypes["darts"](structure), input_shape=(1, 13, 13))
+    got, expected = run_both(source)
+    assert_same(got, expected)
+
+
+@pytest.mark.parametrize("size", [12, 13])
+def test_factorized_reduces_match_torch_at_even_and_odd_sizes(make_genotype_source, genotypes,
+                                                             size):
+    """A factorized reduce's shifted conv reads the padded far border only at odd sizes; at
+    even sizes the engine leaves the padding out: the same logits as PyTorch either way."""
+    source = make_genotype_source(genotypes["darts"](), input_shape=(1, size, size))
+    assert '"factorized_conv"' in json.dumps(Engine(pack(source)).graph)
     got, expected = run_both(source)
     assert_same(got, expected)
 

@@ -23,13 +23,31 @@ def test_packed_conv_equals_the_reference_conv(channels, groups, kernel, stride,
     """Sign, pack, im2col and popcount GEMM with its fused epilogue against the reference
     integer conv followed by scale and bias, a BN affine and a residual add: the same float32
     values, bit for bit."""
+    _check_packed_conv(channels, groups, kernel, stride, dilation, pad_bit, (9, 7),
+                       dilation * (kernel - 1) // 2)
+
+
+@pytest.mark.parametrize("channels", [24, 130])
+@pytest.mark.parametrize("kernel,dilation,padding,pad_bit", [(5, 2, 4, True), (3, 1, 1, False),
+                                                             (5, 1, 1, True), (3, 1, 0, False),
+                                                             (7, 1, 3, True)])
+def test_stride_1_convs_gather_their_taps_in_bands(channels, kernel, dilation, padding,
+                                                   pad_bit):
+    """A 40x20 input at stride 1 is gathered in bands of rows (12 rows a task): with "same"
+    padding each tap as one stretch of the input plane, its border columns fixed afterwards
+    (first rows and last rows of a band reading the border or not); otherwise ("valid" or
+    partial padding, the output narrower than the input) row by row. Both equal the
+    reference bit for bit."""
+    _check_packed_conv(channels, 1, kernel, 1, dilation, pad_bit, (40, 20), padding)
+
+
+def _check_packed_conv(channels, groups, kernel, stride, dilation, pad_bit, size, padding):
     rng = np.random.default_rng(channels + kernel)
-    x = rng.standard_normal((2, channels, 9, 7)).astype(np.float32)
+    x = rng.standard_normal((2, channels, *size)).astype(np.float32)
     threshold = (rng.standard_normal(channels) * 0.3).astype(np.float32)
     weight = rng.random((40, channels // groups, kernel, kernel)) < 0.5
     scale = rng.random(40).astype(np.float32) + 0.5
     bias = rng.standard_normal(40).astype(np.float32)
-    padding = dilation * (kernel - 1) // 2
     geometry = ((kernel,) * 2, (stride,) * 2, (padding,) * 2, (dilation,) * 2)
     per_group = np.split(weight, groups)
     bits = x - threshold.reshape(1, -1, 1, 1) >= 0
