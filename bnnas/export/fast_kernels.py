@@ -82,22 +82,30 @@ def sign_pack_into(x: np.ndarray, threshold: np.ndarray, out: np.ndarray) -> Non
     ``(N, ceil(C / 64), H, W)`` into ``out``, bit ``c % 64`` of word ``c // 64`` for channel
     ``c``.
 
-    Planes of words: the loops here run along the pixels of a row, and
-    :func:`im2col_bits_into` reads one tap's words for a run of output positions as one
-    stretch of a plane, both with unit stride."""
+    Planes of words: the loops here run along a band of whole rows (one stretch of a
+    channel's plane in ``x`` and of a word plane in ``out``), and :func:`im2col_bits_into`
+    reads one tap's words for a run of output positions as one stretch of a plane, both
+    with unit stride. ``x`` must be C-contiguous."""
     n, c, h, w = x.shape
     cw = (c + 63) // 64
-    for task in prange(n * h):
-        b, y = task // h, task % h
+    band = max(1, BAND_POSITIONS // w)  # rows per task: each loop runs along band * w pixels
+    bands = (h + band - 1) // band
+    pixels = x.reshape(n, c, h * w)
+    words = out.reshape(n, cw, h * w)
+    for task in prange(n * bands):
+        b, y0 = task // bands, (task % bands) * band
+        p0, p1 = y0 * w, min(h, y0 + band) * w
         for q in range(cw):
-            for xx in range(w):
-                out[b, q, y, xx] = 0
+            target = words[b, q, p0:p1]
+            for p in range(p1 - p0):
+                target[p] = 0
         for ch in range(c):
-            word, shift = ch >> 6, np.uint64(ch & 63)
+            shift = np.uint64(ch & 63)
             t = threshold[ch]
-            row = out[b, word, y]
-            for xx in range(w):
-                row[xx] |= np.uint64(x[b, ch, y, xx] - t >= 0) << shift
+            source = pixels[b, ch, p0:p1]
+            target = words[b, ch >> 6, p0:p1]
+            for p in range(p1 - p0):
+                target[p] |= np.uint64(source[p] - t >= 0) << shift
 
 
 def im2col_bits(px: np.ndarray, pad: np.ndarray, channels: int, kh: int, kw: int, sh: int,
