@@ -192,6 +192,14 @@ class Engine:
         return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value,
                         run=self.run_tiles, empty=self.empty)
 
+    def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a + b`` (a cell node's sum of its edges)."""
+        return a + b
+
+    def concat_channels(self, arrays: list[np.ndarray]) -> np.ndarray:
+        """The NCHW ``arrays`` side by side along the channels (a cell's output)."""
+        return np.concatenate(arrays, axis=1)
+
     def empty(self, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         """A new array for a node's output: ``np.empty`` here; an engine may hand out memory
         it reuses between calls."""
@@ -225,11 +233,11 @@ class Engine:
         return self._words[key]
 
 
-def _sum(terms: list[np.ndarray]) -> np.ndarray:
+def _sum(e: Engine, terms: list[np.ndarray]) -> np.ndarray:
     """Left-to-right sum, the order PyTorch's cells add in."""
     total = terms[0]
     for term in terms[1:]:
-        total = total + term
+        total = e.add(total, term)
     return total
 
 
@@ -318,7 +326,7 @@ def _factorized_conv(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
             or list(conv["stride"]) != [2, 2] or list(conv["padding"]) != [0, 0]):
         shifted = K.pad_hw(shifted, 0, 1, 0, 1, np.float32(node["pad_value"]))
     b = e.run(conv, shifted)
-    return np.concatenate([a, b], axis=1)
+    return e.concat_channels([a, b])
 
 
 @kernel("binary_conv_op")
@@ -338,14 +346,13 @@ def _cell(e: Engine, node: Node, s0: np.ndarray, s1: np.ndarray) -> np.ndarray:
         states.insert(0, e.run(node["preprocess0"], s0))
     for route in node["routes"]:
         terms = [e.run(node["edges"][edge], states[source]) for edge, source in route]
-        total = _sum(terms)
+        total = _sum(e, terms)
         states.append(total / np.float32(len(terms)) if node["mean"] else total)
     nodes = [states[i] for i in node["concat"]]
     if node["output"] == "add":
-        total = _sum(nodes)
+        total = _sum(e, nodes)
         return total / np.float32(len(nodes)) if node["mean"] else total
-    out = np.concatenate(nodes, axis=1)
-    return e.run(node["output_conv"], out)
+    return e.run(node["output_conv"], e.concat_channels(nodes))
 
 
 @kernel("cell_network")

@@ -429,6 +429,29 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
                 r += run
 
 
+@numba.njit(parallel=True, cache=True)
+def add_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out = a + b`` for C-contiguous float32 NCHW arrays of one shape, plane by plane."""
+    n, c, h, w = a.shape
+    x, y, z = a.reshape(n * c, h * w), b.reshape(n * c, h * w), out.reshape(n * c, h * w)
+    for plane in prange(n * c):
+        for p in range(h * w):
+            z[plane, p] = x[plane, p] + y[plane, p]
+
+
+@numba.njit(parallel=True, cache=True)
+def copy_channels(source: np.ndarray, out: np.ndarray, first: int) -> None:
+    """``out[:, first : first + C] = source`` for C-contiguous float32 NCHW arrays (a
+    concatenation along the channels, one part at a time), plane by plane."""
+    n, c, h, w = source.shape
+    x = source.reshape(n, c, h * w)
+    z = out.reshape(n, out.shape[1], h * w)
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for p in range(h * w):
+            z[b, first + ch, p] = x[b, ch, p]
+
+
 @numba.njit(cache=True, inline="always")
 def max2(a: float, b: float) -> float:
     """``b`` if it is greater, else ``a``: the comparison order of the reference's maxima."""

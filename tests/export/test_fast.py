@@ -211,6 +211,22 @@ def test_compiled_affine_equals_the_reference_affine(has_scale, has_bias):
     np.testing.assert_array_equal(x, expected)
 
 
+def test_compiled_sum_and_concatenation_equal_numpy(make_zoo_source):
+    """A cell's node sums and output concatenation (compiled, into kept arrays) give numpy's
+    values; arrays they cannot take (other shapes, a non-float32 input) go to numpy."""
+    engine = FastEngine(pack(make_zoo_source("bresnet_small", (1, 28, 28))))
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((2, 3, 5, 6, 7)).astype(np.float32)
+    c = rng.standard_normal((3, 2, 6, 7)).astype(np.float32)
+    np.testing.assert_array_equal(engine.add(a, b), a + b)
+    np.testing.assert_array_equal(engine.add(a[:, ::2], b[:, ::2]), a[:, ::2] + b[:, ::2])
+    np.testing.assert_array_equal(engine.concat_channels([a, c, b]),
+                                  np.concatenate([a, c, b], axis=1))
+    np.testing.assert_array_equal(engine.add(a, b[:1]), a + b[:1])  # broadcasting
+    twice = engine.concat_channels([a, a.astype(np.float64)])
+    assert twice.dtype == np.float64 and twice.shape == (3, 10, 6, 7)
+
+
 def test_fast_engine_gives_the_reference_logits(make_zoo_source, make_genotype_source,
                                                 genotypes):
     x28 = np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32)
