@@ -58,7 +58,7 @@ PARALLEL_PIXELS = 100
 
 
 # Bytes of node outputs a fast engine keeps from one call for the next (see FastEngine.empty)
-REUSE_BYTES = 256 << 20
+REUSE_BYTES = 512 << 20
 
 
 class FastEngine(Engine):
@@ -269,18 +269,22 @@ class FastEngine(Engine):
         call. A new array is page-faulted into memory on first touch, page by page, and the
         C library returns freed ones to the system; reusing them saved a third of
         `bresnet_small`'s batch-64 call here (bench/engine_profile.py counts the faults).
-        Up to ``reuse_bytes`` are kept; beyond, arrays are new each call."""
+        Up to ``reuse_bytes`` are kept; beyond, arrays are new each call. An array kept from
+        a call of another batch size is dropped when its turn comes, so that alternating
+        sizes do not leave the budget full of arrays that fit neither."""
         index = self._handed_out
         self._handed_out += 1
         kept = self._kept[index] if index < len(self._kept) else None
         if kept is not None and kept.shape == shape and kept.dtype == dtype:
             return kept
+        if kept is not None:  # from a call of another shape: dropped, whether replaced or not
+            self._kept[index] = None
+            self._held -= kept.nbytes
         array = np.empty(shape, dtype)
-        held = self._held - (0 if kept is None else kept.nbytes)
-        if held + array.nbytes <= self.reuse_bytes:
+        if self._held + array.nbytes <= self.reuse_bytes:
             self._kept.extend([None] * (index + 1 - len(self._kept)))
             self._kept[index] = array
-            self._held = held + array.nbytes
+            self._held += array.nbytes
         return array
 
     def run_tiles(self, jobs: Sequence[Callable[[], None]]) -> None:

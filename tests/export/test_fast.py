@@ -289,6 +289,21 @@ def test_no_more_than_reuse_bytes_of_outputs_are_kept(make_zoo_source, reuse_byt
     assert bool(kept) == (reuse_bytes > 0)  # a 2-image batch has outputs under 20 kB
 
 
+def test_arrays_kept_from_another_batch_size_are_dropped(make_zoo_source):
+    """After calls at batch 1, calls at batch 4 with a budget too small for all their
+    outputs keep only batch-4 arrays, within the budget: the batch-1 ones are dropped as
+    their turn comes, not left holding the budget."""
+    packed = pack(make_zoo_source("bresnet_small", (1, 28, 28)))
+    engine = FastEngine(packed, reuse_bytes=60_000)
+    rng = np.random.default_rng(10)
+    for batch in (1, 1, 4, 4):
+        x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
+        np.testing.assert_array_equal(engine(x), Engine(packed)(x))
+    kept = [a for a in engine._kept if a is not None]
+    assert kept and all(a.shape[0] == 4 for a in kept)
+    assert sum(a.nbytes for a in kept) == engine._held <= 60_000
+
+
 def test_predict_with_the_fast_engine_prints_the_reference_predictions(
         make_genotype_source, genotypes, tmp_path, capsys):
     from bnnas.cli import main
