@@ -93,7 +93,8 @@ def main() -> None:
             best, best_spent = total, dict(spent)
             best_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     print(f"{args.network} batch {args.batch}, {args.threads} threads: best of {args.repeats} "
-          f"{best * 1e3:.2f} ms, {best_faults} minor page faults")
+          f"{best * 1e3:.2f} ms, {best_faults} minor page faults, "
+          f"{engine._held / 2**20:.0f} MiB of node outputs kept between calls")
     for name, seconds in sorted(best_spent.items(), key=lambda kv: -kv[1]):
         print(f"  {name:15s} {seconds * 1e3:8.2f}")
     print(f"  {'(rest)':15s} {(best - sum(best_spent.values())) * 1e3:8.2f}")
