@@ -581,16 +581,40 @@ def pool2d_into(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int,
                 # are summed too and dropped), not one short loop per row and tap
                 flat = padded.reshape(-1)
                 span = (oh - 1) * wp + ow
-                for t in range(span):
-                    sums[t] = 0.0
-                for i in range(kh):
-                    for j in range(kw):
-                        taps = flat[i * wp + j : i * wp + j + span]
-                        for t in range(span):
-                            sums[t] += taps[t]
+                if kh == 3 and kw == 3:  # the 3x3 pool of a cell: nine taps in one pass
+                    r0, r1, r2 = flat[:], flat[wp:], flat[2 * wp :]
+                    for t in range(span):
+                        total = np.float32(0.0) + r0[t]
+                        total += r0[t + 1]
+                        total += r0[t + 2]
+                        total += r1[t]
+                        total += r1[t + 1]
+                        total += r1[t + 2]
+                        total += r2[t]
+                        total += r2[t + 1]
+                        total += r2[t + 2]
+                        sums[t] = total
+                else:
+                    for t in range(span):
+                        sums[t] = 0.0
+                    for i in range(kh):
+                        for j in range(kw):
+                            taps = flat[i * wp + j : i * wp + j + span]
+                            for t in range(span):
+                                sums[t] += taps[t]
                 for y in range(oh):
                     for xo in range(ow):
                         out[b, ch, y, xo] = sums[y * wp + xo] / (rows_in[y] * cols_in[xo])
+                continue
+            if kh == 2 and kw == 2 and sh == 2 and sw == 2:  # a downsampling shortcut's pool
+                for y in range(oh):  # its four taps in one pass, in the same (i, j) order
+                    top, bottom = padded[2 * y], padded[2 * y + 1]
+                    for xo in range(ow):
+                        total = np.float32(0.0) + top[2 * xo]
+                        total += top[2 * xo + 1]
+                        total += bottom[2 * xo]
+                        total += bottom[2 * xo + 1]
+                        out[b, ch, y, xo] = total / (rows_in[y] * cols_in[xo])
                 continue
             for y in range(oh):
                 acc[:] = 0.0
