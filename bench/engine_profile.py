@@ -3,8 +3,9 @@
 Run by hand; results go to docs/RESULTS.md. Builds the network as ``bench/deploy.py`` does,
 runs the fast engine ``--repeats`` times after two warm-up calls and prints the best call's
 total with the time spent in each compiled kernel (``sign_pack_into``, ``im2col_bits_into``,
-``conv_gemm``, ``pool2d_into``, ``channel_affine``) and each numpy one of the reference
-(``conv2d``, ``pad_hw``); "(rest)" is the interpreter and numpy glue between them.
+``conv_gemm``, ``pool2d_into``, ``channel_affine``, ``add_into``, ``copy_channels``) and
+each numpy one of the reference (``conv2d``, ``pad_hw``); "(rest)" is the interpreter and
+numpy glue between them.
 ``conv2d`` is timed as a whole, its tiles running on the engine's threads inside it, and
 the ``pad_hw`` it calls is counted in both, so "(rest)" can come out too low. Also prints
 the best call's minor page faults: memory the allocator had handed back to the system and
@@ -39,7 +40,8 @@ from bnnas.export.packed import pack  # noqa: E402
 
 KERNELS: list[tuple[ModuleType, str]] = [
     (fast_kernels, name) for name in
-    ("sign_pack_into", "im2col_bits_into", "conv_gemm", "pool2d_into", "channel_affine")
+    ("sign_pack_into", "im2col_bits_into", "conv_gemm", "pool2d_into", "channel_affine",
+     "add_into", "copy_channels")
 ] + [(kernels, name) for name in ("conv2d", "pad_hw")]
 
 
