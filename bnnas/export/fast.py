@@ -210,10 +210,10 @@ class FastEngine(Engine):
         hit = self._signs.get(key)
         if hit is not None and hit[0] is x:
             return hit[1]
-        n, c, h, w = x[:, part].shape
+        values = np.ascontiguousarray(x[:, part])
+        n, c, h, w = values.shape
         px = self.empty((n, (c + 63) // 64, h, w), np.uint64)
-        self._kernels.sign_pack_into(np.ascontiguousarray(x[:, part]),
-                                     np.ascontiguousarray(threshold[part]), px)
+        self._kernels.sign_pack_into(values, np.ascontiguousarray(threshold[part]), px)
         self._signs[key] = (x, px)  # holding x keeps its id from being reused in this pass
         return px
 
