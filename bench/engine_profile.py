@@ -3,7 +3,9 @@
 Run by hand; results go to docs/RESULTS.md. Builds the network as ``bench/deploy.py`` does,
 runs the fast engine ``--repeats`` times after two warm-up calls and prints the best call's
 total with the time spent in each compiled kernel (``sign_pack_into``, ``im2col_bits_into``,
-``conv_gemm``, ``pool2d_into``, ``channel_affine``, ``add_into``, ``copy_channels``) and
+``conv_gemm``, ``pool2d_into``, ``global_avg_pool_into``, ``channel_affine``, ``add_into``,
+``copy_channels``, and the few-tap real convolution's ``gather_taps_into`` and
+``conv_by_taps_into``) and
 each numpy one of the reference (``conv2d``, ``pad_hw``); "(rest)" is the interpreter and
 numpy glue between them.
 ``conv2d`` is timed as a whole, its tiles running on the engine's threads inside it, and
@@ -35,14 +37,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from deploy import build  # noqa: E402
 
 import bnnas.export.fast as fast  # noqa: E402
-from bnnas.export import fast_kernels, kernels  # noqa: E402
+from bnnas.export import fast_kernels, fast_real_conv, kernels  # noqa: E402
 from bnnas.export.packed import pack  # noqa: E402
 
 KERNELS: list[tuple[ModuleType, str]] = [
     (fast_kernels, name) for name in
-    ("sign_pack_into", "im2col_bits_into", "conv_gemm", "pool2d_into", "channel_affine",
-     "add_into", "copy_channels")
-] + [(kernels, name) for name in ("conv2d", "pad_hw")]
+    ("sign_pack_into", "im2col_bits_into", "conv_gemm", "pool2d_into", "global_avg_pool_into",
+     "channel_affine", "add_into", "copy_channels")
+] + [(fast_real_conv, name) for name in ("gather_taps_into", "conv_by_taps_into")] + [
+    (kernels, name) for name in ("conv2d", "pad_hw")]
 
 
 def timed_kernels(spent: dict[str, float]) -> None:

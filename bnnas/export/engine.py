@@ -215,6 +215,10 @@ class Engine:
         """A max or average pool (:func:`bnnas.export.kernels.pool2d`)."""
         return K.pool2d(x, kind, kernel, stride, padding, ceil_mode, count_include_pad)
 
+    def global_avg_pool(self, x: np.ndarray) -> np.ndarray:
+        """The mean of each channel's plane (:func:`bnnas.export.kernels.global_avg_pool`)."""
+        return K.global_avg_pool(x)
+
     def affine(self, x: np.ndarray, scale: np.ndarray | None,
                bias: np.ndarray | None) -> np.ndarray:
         """``x * scale[c] + bias[c]`` (:func:`bnnas.export.kernels.channel_affine`)."""
@@ -283,7 +287,7 @@ def _pool(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
 
 @kernel("global_avg_pool")
 def _global_avg_pool(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
-    return x.mean(axis=(2, 3), keepdims=True, dtype=np.float32)
+    return e.global_avg_pool(x)
 
 
 @kernel("linear")

@@ -10,6 +10,7 @@ the ``fast`` extra (``pip install 'bnnas[fast]'``: numba); the kernels use as ma
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,13 +26,13 @@ from bnnas.export.engine import Engine, Node, Pair
 from bnnas.export.fileformat import PackedFile
 
 
-def _kernels() -> ModuleType:
+def _compiled(module: str) -> ModuleType:
+    """One of the modules of numba kernels, or the error that says how to get numba."""
     try:
-        from bnnas.export import fast_kernels
+        return importlib.import_module(f"bnnas.export.{module}")
     except ImportError:
         raise ExportError("the fast engine needs numba: pip install 'bnnas[fast]', or use the "
                           "reference engine") from None
-    return fast_kernels
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ class FastEngine(Engine):
     def __init__(self, packed: PackedFile, threads: int | None = None,
                  reuse_bytes: int = REUSE_BYTES) -> None:
         super().__init__(packed)
-        self._kernels = _kernels()
+        self._kernels = _compiled("fast_kernels")
+        self._real_kernels = _compiled("fast_real_conv")
         import numba
 
         self._set_threads = numba.set_num_threads
@@ -139,22 +141,23 @@ class FastEngine(Engine):
         for g, weights_t in enumerate(plan.rows):
             part = slice(g * cg, (g + 1) * cg)
             px = self.signs(x, plan.threshold_name, plan.threshold, part)
-            cols = self._columns(weights_t.shape[0], n * oh * ow)
+            cols = self._columns((weights_t.shape[0], n * oh * ow), np.uint64)
             self._kernels.im2col_bits_into(px, plan.pad_words, cg, kh, kw, sh, sw, ph, pw, dh,
                                            dw, oh, ow, cols)
             self._kernels.conv_gemm(cols, weights_t, cg * kh * kw, plan.affines[g], flags,
                                     residual, flat, plan.offsets[g])
         return out
 
-    def _columns(self, words: int, positions: int) -> np.ndarray:
-        """The packed im2col buffer ``(words, positions)``: one scratch array, grown to the
-        largest convolution and reused by every convolution of every call (each is consumed
-        by its GEMM before the next is gathered). A new array per convolution would be
-        page-faulted in each time; the kernels clear what they use."""
-        need = words * positions
+    def _columns(self, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """An im2col buffer of ``shape``: packed words of a binary convolution, float taps
+        of a real one. One scratch array, grown to the largest convolution and reused by
+        every convolution of every call (each is consumed by its product before the next is
+        gathered). A new array per convolution would be page-faulted in each time; the
+        kernels write all of what they use."""
+        need = -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // 8)
         if self._scratch.size < need:
             self._scratch = np.empty(need, np.uint64)
-        return self._scratch[:need].reshape(words, positions)
+        return self._scratch[:need].view(dtype)[: int(np.prod(shape))].reshape(shape)
 
     def _plan(self, node: Node, affine: Node | None) -> _ConvPlan:
         """What a packed conv (with the ``affine`` fused after it) needs besides its input,
@@ -287,6 +290,29 @@ class FastEngine(Engine):
             self._held += array.nbytes
         return array
 
+    def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
+                  dilation: Pair, groups: int, pad_value: float = 0.0) -> np.ndarray:
+        """A real convolution with few taps per weight row (``kernels.SMALL_TAPS``) runs
+        compiled, tap by tap as the reference sums it; larger ones as BLAS tiles."""
+        n, c, h, w = x.shape
+        o, cg, kh, kw = weight.shape
+        if cg * kh * kw > K.SMALL_TAPS or x.dtype != np.float32:
+            return super().real_conv(x, weight, stride, padding, dilation, groups, pad_value)
+        oh = K.out_size(h, kh, stride[0], padding[0], dilation[0])
+        ow = K.out_size(w, kw, stride[1], padding[1], dilation[1])
+        self._threads_for(n * oh * ow)
+        if (kh, kw, *stride, *padding) == (1, 1, 1, 1, 0, 0):
+            cols = np.ascontiguousarray(x).reshape(n, c, h * w)  # the pixels are the taps
+        else:
+            cols = self._columns((n, c * kh * kw, oh * ow), np.float32)
+            self._real_kernels.gather_taps_into(np.ascontiguousarray(x), kh, kw, *stride,
+                                                *padding, *dilation, pad_value, cols)
+        out = self.empty((n, o, oh, ow), np.float32)
+        self._real_kernels.conv_by_taps_into(
+            cols, np.ascontiguousarray(weight, np.float32).reshape(o, -1), groups,
+            out.reshape(n, o, oh * ow))
+        return out
+
     def run_tiles(self, jobs: Sequence[Callable[[], None]]) -> None:
         """The tiles of a real convolution (:func:`~bnnas.export.kernels.conv_tiles`:
         images, or bands of one image's rows) in ``threads`` runs of consecutive tiles, one
@@ -316,6 +342,15 @@ class FastEngine(Engine):
                                   *stride, *padding, count_include_pad,
                                   negate if negate is not None
                                   else np.zeros(x.shape[1], np.bool_), out)
+        return out
+
+    def global_avg_pool(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 4 or x.dtype != np.float32:
+            return super().global_avg_pool(x)
+        n, c = x.shape[:2]
+        self._threads_for(n * c)
+        out = self.empty((n, c, 1, 1), np.float32)
+        self._kernels.global_avg_pool_into(np.ascontiguousarray(x), out.reshape(-1))
         return out
 
     def affine(self, x: np.ndarray, scale: np.ndarray | None,

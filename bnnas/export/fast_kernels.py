@@ -631,6 +631,31 @@ def pool2d_into(x: np.ndarray, is_max: bool, kh: int, kw: int, sh: int, sw: int,
                     out[b, ch, y, xo] = acc[xo] / (rows_in[y] * cols_in[xo])
 
 
+GAP_ROWS = 256  # (image, channel) planes per parallel task of global_avg_pool_into
+
+
+@numba.njit(parallel=True, cache=True)
+def global_avg_pool_into(x: np.ndarray, out: np.ndarray) -> None:
+    """The mean of each plane of the float32 NCHW ``x`` into ``out`` ``(N * C,)``, as
+    :func:`bnnas.export.kernels.global_avg_pool` computes it: pixels added in row-major
+    order from 0, then divided by their count. Each task keeps the running sums of
+    ``GAP_ROWS`` planes and adds one pixel to all of them at a time: independent sums, not
+    one chain of dependent additions per plane."""
+    n, c, h, w = x.shape
+    planes, area = n * c, h * w
+    flat = x.reshape(planes, area)
+    count = np.float32(area)
+    for task in prange((planes + GAP_ROWS - 1) // GAP_ROWS):
+        first = task * GAP_ROWS
+        last = min(planes, first + GAP_ROWS)
+        sums = np.zeros(last - first, np.float32)
+        for t in range(area):
+            for r in range(first, last):
+                sums[r - first] += flat[r, t]
+        for r in range(first, last):
+            out[r] = sums[r - first] / count
+
+
 @numba.njit(parallel=True, cache=True)
 def channel_affine(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, has_scale: bool,
                    has_bias: bool, out: np.ndarray) -> np.ndarray:

@@ -18,6 +18,9 @@ from bnnas.export.bits import pack_rows, xnor_matmul
 
 TILE_COLUMNS = 4096  # output positions per product of :func:`conv2d`
 TAPS_BYTES = 32 << 20  # and at most this many bytes of float taps per product
+# Weight rows of at most this many taps (input channels per group x kernel area) are summed
+# one tap at a time instead (see conv2d): a 1-channel 3x3 stem has 9, an RGB one 27
+SMALL_TAPS = 27
 
 Pair = tuple[int, int]
 Tile = tuple[int, int, int, int]  # images n0:n1, output rows r0:r1
@@ -101,7 +104,8 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
     would take 472 MB at once) and let ``run`` (which calls every job once, in any order
     and on any threads; the fast engine spreads them over its threads) split one image's
     convolution as well as a batch's. ``empty(shape, dtype)`` makes the output array (an
-    engine may hand out memory it reuses)."""
+    engine may hand out memory it reuses). A weight of at most ``SMALL_TAPS`` taps per row
+    is summed tap by tap instead (:func:`_conv_by_taps`)."""
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     cg = c // groups
@@ -114,9 +118,36 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilat
         padded = pad_hw(x, padding[0], padding[0], padding[1], padding[1], pad_value)
         taps = windows(padded, (kh, kw), stride, dilation, (oh, ow))
     y = empty((n, o, oh, ow), np.float32)
+    if cg * kh * kw <= SMALL_TAPS:
+        _conv_by_taps(taps, weight, groups, y)
+        return y
     run([partial(_conv_tile, taps, weight, groups, tile, y)
          for tile in conv_tiles(n, oh, ow, cg * kh * kw)])
     return y
+
+
+def _conv_by_taps(taps: np.ndarray, weight: np.ndarray, groups: int, y: np.ndarray) -> None:
+    """``y`` as a sum of one product per tap, taps in the weight's ``(c, i, j)`` order, each
+    product rounded to float32 before it is added: the convolution of a weight with few
+    taps (a 1-channel 3x3 stem has 9). BLAS multiplies such thin matrices at a fraction of
+    its speed, and its summation order is its own; this order is fixed, so a compiled
+    kernel reproduces it bit for bit
+    (:func:`bnnas.export.fast_real_conv.conv_by_taps_into`)."""
+    o, cg, kh, kw = weight.shape
+    og = o // groups
+    for g in range(groups):
+        out = y[:, g * og : (g + 1) * og]
+        first = True
+        for c in range(cg):
+            for i in range(kh):
+                for j in range(kw):
+                    column = weight[g * og : (g + 1) * og, c, i, j][None, :, None, None]
+                    term = column * taps[:, g * cg + c, :, :, i, j][:, None]
+                    if first:
+                        out[...] = term
+                        first = False
+                    else:
+                        out += term
 
 
 def _conv_tile(taps: np.ndarray, weight: np.ndarray, groups: int, tile: Tile,
@@ -184,6 +215,19 @@ def pool2d(x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
         inside[..., padding[0] : padding[0] + h, padding[1] : padding[1] + w] = 1.0
     counts = windows(inside, *geometry).sum(axis=(4, 5))
     return np.ascontiguousarray(sums / counts, dtype=np.float32)
+
+
+def global_avg_pool(x: np.ndarray) -> np.ndarray:
+    """The mean of each channel's plane, ``(N, C, 1, 1)``: the pixels added one at a time in
+    row-major order, then divided by their count. numpy's own ``mean`` adds in an order of
+    its making (pairwise, in blocks of eight); this one a compiled kernel reproduces bit for
+    bit (:func:`bnnas.export.fast_kernels.global_avg_pool_into`)."""
+    n, c, h, w = x.shape
+    sums = np.zeros((n, c), dtype=np.float32)
+    for i in range(h):
+        for j in range(w):
+            sums += x[:, :, i, j]
+    return (sums / np.float32(h * w)).reshape(n, c, 1, 1)
 
 
 def channel_affine(x: np.ndarray, scale: np.ndarray | None, bias: np.ndarray | None) -> np.ndarray:

@@ -211,6 +211,17 @@ def test_compiled_affine_equals_the_reference_affine(has_scale, has_bias):
     np.testing.assert_array_equal(x, expected)
 
 
+@pytest.mark.parametrize("shape", [(64, 128, 4, 4), (1, 512, 7, 7), (3, 300, 5, 3), (2, 3, 1, 1)])
+def test_compiled_global_avg_pool_equals_the_reference(make_zoo_source, shape):
+    """Planes in tasks of GAP_ROWS (300 planes: a partial second task), one pixel added to
+    all of a task's sums at a time: the reference's values bit for bit."""
+    engine = FastEngine(pack(make_zoo_source("bresnet_small", (1, 28, 28))))
+    x = (np.random.default_rng(5).standard_normal(shape) * 3).astype(np.float32)
+    got = engine.global_avg_pool(x)
+    assert got.shape == (*shape[:2], 1, 1)
+    np.testing.assert_array_equal(got, K.global_avg_pool(x))
+
+
 def test_compiled_sum_and_concatenation_equal_numpy(make_zoo_source):
     """A cell's node sums and output concatenation (compiled, into kept arrays) give numpy's
     values; arrays they cannot take (other shapes, a non-float32 input) go to numpy."""

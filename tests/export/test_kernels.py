@@ -115,3 +115,14 @@ def test_real_conv_in_tiles_equals_a_direct_convolution(monkeypatch, kernel, str
                               j : j + stride * whole.shape[3] : stride]
                 expected[:, o] += np.einsum("nchw,c->nhw", taps, weight[o, :, i, j])
     np.testing.assert_allclose(whole, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 4), (1, 5, 7, 7), (3, 2, 1, 1), (2, 4, 14, 9)])
+def test_global_avg_pool_is_the_mean_summed_in_row_major_order(shape):
+    x = rand(*shape, seed=4) * 3
+    got = K.global_avg_pool(x.numpy())
+    np.testing.assert_allclose(got, x.mean((2, 3), keepdim=True).numpy(), rtol=1e-6, atol=1e-6)
+    total = np.zeros(shape[:2], np.float32)
+    for value in x.numpy().reshape(*shape[:2], -1).transpose(2, 0, 1):
+        total = total + value
+    np.testing.assert_array_equal(got[:, :, 0, 0], total / np.float32(shape[2] * shape[3]))
