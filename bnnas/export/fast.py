@@ -11,6 +11,7 @@ the ``fast`` extra (``pip install 'bnnas[fast]'``: numba); the kernels use as ma
 from __future__ import annotations
 
 import importlib
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +57,10 @@ class _ConvPlan:
 # the other threads would cost more than they save (a 7x7 plane at batch 1); from 100 on, the
 # 14x14 layers of a batch-1 forward use both cores (docs/RESULTS.md, bench/engine_profile.py).
 PARALLEL_PIXELS = 100
+# A popcount GEMM of at least this many word pairs (output pixels x channels x words) runs on
+# every thread however small its plane: about 40 us on one core (birealnet18's 7x7 layers,
+# 512 channels of 72 words, have 1.8 M; conv_gemm splits their channels over the threads)
+PARALLEL_WORDS = 1 << 19
 
 
 # Bytes of node outputs a fast engine keeps from one call for the next (see FastEngine.empty)
@@ -144,8 +149,9 @@ class FastEngine(Engine):
             cols = self._columns((weights_t.shape[0], n * oh * ow), np.uint64)
             self._kernels.im2col_bits_into(px, plan.pad_words, cg, kh, kw, sh, sw, ph, pw, dh,
                                            dw, oh, ow, cols)
+            self._threads_for(n * oh * ow, cols.size * weights_t.shape[1])
             self._kernels.conv_gemm(cols, weights_t, cg * kh * kw, plan.affines[g], flags,
-                                    residual, flat, plan.offsets[g])
+                                    residual, flat, plan.offsets[g], self._current_threads)
         return out
 
     def _columns(self, shape: tuple[int, ...], dtype: type) -> np.ndarray:
@@ -154,10 +160,11 @@ class FastEngine(Engine):
         every convolution of every call (each is consumed by its product before the next is
         gathered). A new array per convolution would be page-faulted in each time; the
         kernels write all of what they use."""
-        need = -(-int(np.prod(shape)) * np.dtype(dtype).itemsize // 8)
+        size = math.prod(shape)  # not np.prod: microseconds a call, on every convolution
+        need = -(-size * np.dtype(dtype).itemsize // 8)
         if self._scratch.size < need:
             self._scratch = np.empty(need, np.uint64)
-        return self._scratch[:need].view(dtype)[: int(np.prod(shape))].reshape(shape)
+        return self._scratch[:need].view(dtype)[:size].reshape(shape)
 
     def _plan(self, node: Node, affine: Node | None) -> _ConvPlan:
         """What a packed conv (with the ``affine`` fused after it) needs besides its input,
@@ -198,9 +205,10 @@ class FastEngine(Engine):
         self._plans[key] = plan
         return plan
 
-    def _threads_for(self, pixels: int) -> None:
-        """Threads for a kernel producing ``pixels`` output pixels (per channel)."""
-        threads = self.threads if pixels >= PARALLEL_PIXELS else 1
+    def _threads_for(self, pixels: int, words: int = 0) -> None:
+        """Threads for a kernel producing ``pixels`` output pixels (per channel), or for a
+        popcount GEMM of ``words`` word pairs."""
+        threads = self.threads if pixels >= PARALLEL_PIXELS or words >= PARALLEL_WORDS else 1
         if threads != self._current_threads:
             self._set_threads(threads)
             self._current_threads = threads
@@ -293,7 +301,10 @@ class FastEngine(Engine):
     def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
                   dilation: Pair, groups: int, pad_value: float = 0.0) -> np.ndarray:
         """A real convolution with few taps per weight row (``kernels.SMALL_TAPS``) runs
-        compiled, tap by tap as the reference sums it; larger ones as BLAS tiles."""
+        compiled, tap by tap as the reference sums it; larger ones as the reference's BLAS
+        tiles, on the engine's threads. (Gathering those tiles' taps compiled instead of by
+        numpy's strided copy was slower: 0.26 vs 0.11 ms for a 28-row band of a 224x224
+        stem, the copy bound by memory either way.)"""
         n, c, h, w = x.shape
         o, cg, kh, kw = weight.shape
         if cg * kh * kw > K.SMALL_TAPS or x.dtype != np.float32:
@@ -347,8 +358,8 @@ class FastEngine(Engine):
     def global_avg_pool(self, x: np.ndarray) -> np.ndarray:
         if x.ndim != 4 or x.dtype != np.float32:
             return super().global_avg_pool(x)
-        n, c = x.shape[:2]
-        self._threads_for(n * c)
+        n, c, h, w = x.shape
+        self._threads_for(n * h * w)  # the pixels read per channel
         out = self.empty((n, c, 1, 1), np.float32)
         self._kernels.global_avg_pool_into(np.ascontiguousarray(x), out.reshape(-1))
         return out

@@ -270,9 +270,9 @@ def pack_weights(bits: np.ndarray) -> np.ndarray:
 
 
 def _xor_popcount_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
-    """An intrinsic ``panel(cols, weights_t, r, c, counts, at)`` that sets ``counts[c + j, at
-    + i] = popcount(cols[:, r + i] XOR weights_t[:, c + j])`` summed over the words, for ``i <
-    rows`` and ``j < lanes`` (C-contiguous uint64 arrays).
+    """An intrinsic ``panel(cols, weights_t, r, c, counts, at, line)`` that sets ``counts[line
+    + j, at + i] = popcount(cols[:, r + i] XOR weights_t[:, c + j])`` summed over the words,
+    for ``i < rows`` and ``j < lanes`` (C-contiguous uint64 arrays).
 
     Written in LLVM IR because the accumulators must stay in vector registers for the whole
     word loop: ``lanes`` vectors of ``rows`` 64-bit counts, one per output channel. The
@@ -288,7 +288,7 @@ def _xor_popcount_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
     vector = ir.VectorType(i64, rows)
 
     @intrinsic
-    def panel(typingctx, cols, weights_t, r, c, counts, at):  # type: ignore[no-untyped-def]
+    def panel(typingctx, cols, weights_t, r, c, counts, at, line):  # type: ignore[no-untyped-def]
         arrays = (cols, weights_t, counts)
         if any(not isinstance(a, types.Array) or a.ndim != 2 or a.layout != "C"
                or a.dtype != types.uint64 for a in arrays):
@@ -301,7 +301,7 @@ def _xor_popcount_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
             words, m = cgutils.unpack_tuple(builder, cols_.shape, 2)
             o = cgutils.unpack_tuple(builder, weights_.shape, 2)[1]
             stride = cgutils.unpack_tuple(builder, counts_.shape, 2)[1]
-            row, column, first_count = args[2], args[3], args[5]
+            row, column, first_count, first_line = args[2], args[3], args[5], args[6]
             ctpop = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vector, [vector]), f"llvm.ctpop.v{rows}i64")
             sums = [cgutils.alloca_once_value(builder, ir.Constant(vector, None))
@@ -321,14 +321,14 @@ def _xor_popcount_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
                     count = builder.call(ctpop, [builder.xor(a, w)])
                     builder.store(builder.add(builder.load(sums[j]), count), sums[j])
             for j in range(lanes):
-                line = builder.add(builder.mul(builder.add(column, ir.Constant(i64, j)),
+                line = builder.add(builder.mul(builder.add(first_line, ir.Constant(i64, j)),
                                                stride), first_count)
                 target = builder.gep(counts_.data, [line])
                 builder.store(builder.load(sums[j]),
                               builder.bitcast(target, vector.as_pointer()), align=8)
             return context.get_dummy_value()
 
-        return types.void(cols, weights_t, r, c, counts, at), codegen
+        return types.void(cols, weights_t, r, c, counts, at, line), codegen
 
     return panel
 
@@ -338,46 +338,45 @@ _panel_8 = _xor_popcount_panel(8, LANES)
 
 
 @numba.njit(cache=True, inline="always")
-def _count_rows(cols: np.ndarray, weights_t: np.ndarray, r: int, n: int, counts: np.ndarray,
-                at: int) -> None:
-    """``counts[c, at + i] = popcount(cols[:, r + i] XOR w_c)`` summed over the words, for
-    ``i < n`` and every channel ``c``.
+def _count_rows(cols: np.ndarray, weights_t: np.ndarray, r: int, n: int, c0: int, c1: int,
+                counts: np.ndarray, at: int) -> None:
+    """``counts[c - c0, at + i] = popcount(cols[:, r + i] XOR w_c)`` summed over the words,
+    for ``i < n`` and the channels ``c0 <= c < c1``.
 
     Panels of 16 (or 8) rows by ``LANES`` channels go through the register-blocked
     micro-kernels; the channels beyond a multiple of ``LANES`` and rows beyond a multiple of
     8 are counted one by one.
     """
     k = cols.shape[0]
-    o = weights_t.shape[1]
     done = 0
     while done + 8 <= n:
         rows = 16 if done + 16 <= n else 8
-        c = 0
-        while c + LANES <= o:
+        c = c0
+        while c + LANES <= c1:
             if rows == 16:
-                _panel_16(cols, weights_t, r + done, c, counts, at + done)
+                _panel_16(cols, weights_t, r + done, c, counts, at + done, c - c0)
             else:
-                _panel_8(cols, weights_t, r + done, c, counts, at + done)
+                _panel_8(cols, weights_t, r + done, c, counts, at + done, c - c0)
             c += LANES
-        for j in range(c, o):
+        for j in range(c, c1):
             for i in range(done, done + rows):
                 total = np.uint64(0)
                 for q in range(k):
                     total += popcount(cols[q, r + i] ^ weights_t[q, j])
-                counts[j, at + i] = total
+                counts[j - c0, at + i] = total
         done += rows
     for i in range(done, n):
-        for j in range(o):
+        for j in range(c0, c1):
             total = np.uint64(0)
             for q in range(k):
                 total += popcount(cols[q, r + i] ^ weights_t[q, j])
-            counts[j, at + i] = total
+            counts[j - c0, at + i] = total
 
 
 @numba.njit(parallel=True, cache=True)
 def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.ndarray,
               flags: np.ndarray, residual: np.ndarray, out: np.ndarray,
-              channel_offset: int) -> None:
+              channel_offset: int, threads: int = 1) -> None:
     """``out[b, channel_offset + o, p]`` (``out`` viewed as ``(N, channels, OH * OW)``) for
     every output position ``(b, p)``, column ``r`` of the word-major ``cols``
     (:func:`im2col_bits`): the integer ``taps - 2 * popcount(cols[:, r] XOR w_o)`` as
@@ -388,7 +387,9 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
 
     A block of rows is counted first, channel-major, then written channel by channel:
     consecutive rows are consecutive pixels of a plane, so each channel gets one contiguous
-    run instead of one scattered write per row.
+    run instead of one scattered write per row. When there are fewer blocks than twice
+    ``threads`` (the 7x7 layers of a batch-1 ResNet: one block), each block's channels are
+    split into parts of whole ``LANES`` panels, so that every thread has work.
     """
     m = cols.shape[1]
     o = weights_t.shape[1]
@@ -401,12 +402,19 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
             identity = np.float32(1.0) if step % 2 == 0 else np.float32(-0.0)
             coefficients[step, c] = affines[step, c] if flags[step] else identity
     add_residual = flags[4]
-    for block in prange((m + ROW_BLOCK - 1) // ROW_BLOCK):
+    blocks = (m + ROW_BLOCK - 1) // ROW_BLOCK
+    parts = max(1, min(o // LANES, -(-2 * threads // blocks))) if threads > 1 else 1
+    per_part = -(-(o // parts) // LANES) * LANES if parts > 1 else o
+    parts = -(-o // per_part)
+    for task in prange(blocks * parts):
+        block, part = task // parts, task % parts
         r0 = block * ROW_BLOCK
         r1 = min(m, r0 + ROW_BLOCK)
-        counts = np.empty((o, ROW_BLOCK), np.uint64)  # each count read is written first
-        _count_rows(cols, weights_t, r0, r1 - r0, counts, 0)
-        for c in range(o):
+        c0 = part * per_part
+        c1 = min(o, c0 + per_part)
+        counts = np.empty((c1 - c0, ROW_BLOCK), np.uint64)  # each count read is written first
+        _count_rows(cols, weights_t, r0, r1 - r0, c0, c1, counts, 0)
+        for c in range(c0, c1):
             channel = channel_offset + c
             s0, t0 = coefficients[0, c], coefficients[1, c]
             s1, t1 = coefficients[2, c], coefficients[3, c]
@@ -415,7 +423,7 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
                 b = r // plane
                 p = r - b * plane
                 run = min(r1 - r, plane - p)
-                line = counts[c, r - r0 : r - r0 + run]
+                line = counts[c - c0, r - r0 : r - r0 + run]
                 target = out[b, channel, p : p + run]
                 if add_residual:
                     extra = residual[b, channel, p : p + run]

@@ -17,33 +17,48 @@ import numpy as np
 from numba import prange
 
 
+@numba.njit(cache=True, inline="always")
+def _gather_tap(x: np.ndarray, n: int, c: int, i: int, j: int, sh: int, sw: int, ph: int,
+                pw: int, dh: int, dw: int, pad: np.float32, r0: int, ow: int,
+                row: np.ndarray) -> None:
+    """``row[oy * ow + ox]``: the pixel that tap ``(i, j)`` of output position ``(r0 + oy,
+    ox)`` reads in plane ``x[n, c]``, ``pad`` in the border. The columns inside the input
+    are one loop without a bound check (vectorised), the border columns apart."""
+    h, w = x.shape[2], x.shape[3]
+    shift = j * dw - pw  # input column of output column ox: ox * sw + shift
+    lo = min(ow, max(0, (sw - 1 - shift) // sw))  # first ox reading column >= 0
+    hi = max(lo, min(ow, (w - shift + sw - 1) // sw))  # first ox reading column >= w
+    for oy in range(row.shape[0] // ow):
+        iy = (r0 + oy) * sh - ph + i * dh
+        base = oy * ow
+        if iy < 0 or iy >= h:
+            for ox in range(ow):
+                row[base + ox] = pad
+            continue
+        line = x[n, c, iy]
+        for ox in range(lo):
+            row[base + ox] = pad
+        for ox in range(lo, hi):
+            row[base + ox] = line[ox * sw + shift]
+        for ox in range(hi, ow):
+            row[base + ox] = pad
+
+
 @numba.njit(parallel=True, cache=True)
 def gather_taps_into(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
                      dh: int, dw: int, pad: float, cols: np.ndarray) -> None:
     """``cols[n, (c * kh + i) * kw + j, oy * OW + ox]``: input pixel of tap ``(i, j)`` of
     output position ``(oy, ox)`` in channel ``c``, ``pad`` where it falls in the border;
-    ``cols`` is ``(N, C * kh * kw, OH * OW)`` and ``OW`` is implied by ``cols`` and ``OH``."""
-    n_images, channels, h, w = x.shape
-    plane = cols.shape[2]
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = plane // oh
-    pad32 = np.float32(pad)
+    ``cols`` is ``(N, C * kh * kw, OH * OW)``. On all threads, a task per input row of taps."""
+    n_images, channels, w = x.shape[0], x.shape[1], x.shape[3]
+    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     for task in prange(n_images * channels * kh):
         n = task // (channels * kh)
         c = (task // kh) % channels
         i = task % kh
         for j in range(kw):
-            row = cols[n, (c * kh + i) * kw + j]
-            for oy in range(oh):
-                iy = oy * sh - ph + i * dh
-                base = oy * ow
-                if iy < 0 or iy >= h:
-                    for ox in range(ow):
-                        row[base + ox] = pad32
-                    continue
-                for ox in range(ow):
-                    ix = ox * sw - pw + j * dw
-                    row[base + ox] = x[n, c, iy, ix] if 0 <= ix < w else pad32
+            _gather_tap(x, n, c, i, j, sh, sw, ph, pw, dh, dw, np.float32(pad), 0, ow,
+                        cols[n, (c * kh + i) * kw + j])
 
 
 @numba.njit(cache=True, inline="always")

@@ -102,17 +102,19 @@ def test_the_epilogue_applies_exactly_the_flagged_steps(steps):
 
 @pytest.mark.parametrize("rows", [1, 7, 8, 24, 131, 270])
 @pytest.mark.parametrize("channels", [5, 8, 24, 203])  # tail only; 8; 3 x 8; 25 x 8 + 3
-def test_the_panels_count_every_row_and_channel(rows, channels):
+@pytest.mark.parametrize("threads", [1, 2, 7])
+def test_the_panels_count_every_row_and_channel(rows, channels, threads):
     """Rows are counted 16 or 8 at a time by the micro-kernels (8 channels a panel, the rest
     one by one), any last rows one by one: every count equals a plain popcount of the XOR,
-    in panels, channel tails and row tails alike, across blocks of ``ROW_BLOCK`` rows."""
+    in panels, channel tails and row tails alike, across blocks of ``ROW_BLOCK`` rows, and
+    across the channel parts that few blocks are split into for more threads."""
     rng = np.random.default_rng(rows)
     cols = rng.integers(0, 2**63, (rows, 3), dtype=np.uint64)
     weights_t = rng.integers(0, 2**63, (3, channels), dtype=np.uint64)
-    got = np.empty((1, channels, rows), np.float32)
+    got = np.full((1, channels, rows), np.nan, np.float32)
     fast_kernels.conv_gemm(np.ascontiguousarray(cols.T), weights_t, 192,
                            np.zeros((4, channels), np.float32),
-                           np.zeros(5, np.bool_), got, got, 0)
+                           np.zeros(5, np.bool_), got, got, 0, threads)
     mismatches = np.bitwise_count(cols[:, None, :] ^ weights_t.T[None]).sum(-1, dtype=np.int64)
     np.testing.assert_array_equal(got[0].T, (192 - 2 * mismatches).astype(np.float32))
 
@@ -129,7 +131,7 @@ def test_the_micro_kernel_keeps_its_counts_in_512_bit_registers():
 
     @numba.njit
     def panel(cols, weights_t, counts):
-        fast_kernels._panel_16(cols, weights_t, 0, 0, counts, 0)
+        fast_kernels._panel_16(cols, weights_t, 0, 0, counts, 0, 0)
 
     lanes = fast_kernels.LANES
     panel(np.zeros((3, 16), np.uint64), np.zeros((3, lanes), np.uint64),

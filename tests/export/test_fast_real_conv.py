@@ -21,6 +21,8 @@ GEOMETRIES = [
     (2, 8, 9, 16, 1, 2, 0, 1, 1),  # a strided 1x1 conv: gathered
     (2, 16, 9, 16, 1, 1, 0, 1, 1),  # a 1x1 conv at stride 1: the pixels are the taps
     (1, 2, 10, 4, 5, 3, 0, 1, 2),  # valid padding, stride 3
+    (2, 2, 5, 4, 3, 2, 4, 1, 1),  # padding wider than the input: whole rows in the border
+    (1, 1, 6, 3, 3, 3, 2, 3, 1),  # stride and dilation 3
 ]
 
 

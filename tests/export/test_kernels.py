@@ -126,3 +126,14 @@ def test_global_avg_pool_is_the_mean_summed_in_row_major_order(shape):
     for value in x.numpy().reshape(*shape[:2], -1).transpose(2, 0, 1):
         total = total + value
     np.testing.assert_array_equal(got[:, :, 0, 0], total / np.float32(shape[2] * shape[3]))
+
+
+@pytest.mark.parametrize("pads", [(1, 1, 1, 1), (0, 2, 3, 0), (3, 0, 0, 1), (0, 0, 0, 0)])
+@pytest.mark.parametrize("dtype,value", [(np.float32, -np.inf), (np.float32, 0.5), (bool, True)])
+def test_pad_hw_equals_np_pad(pads, dtype, value):
+    x = (rand(2, 3, 4, 5).numpy() > 0) if dtype is bool else rand(2, 3, 4, 5).numpy()
+    top, bottom, left, right = pads
+    expected = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    got = K.pad_hw(x, top, bottom, left, right, value)
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, expected)
