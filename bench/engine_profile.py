@@ -4,15 +4,11 @@ Run by hand; results go to docs/RESULTS.md. Builds the network as ``bench/deploy
 runs the fast engine ``--repeats`` times after two warm-up calls and prints the best call's
 total with the time spent in each compiled kernel (``sign_pack_into``, ``im2col_bits_into``,
 ``conv_gemm``, ``pool2d_into``, ``global_avg_pool_into``, ``channel_affine``, ``add_into``,
-``copy_channels``, and the few-tap real convolution's ``gather_taps_into`` and
-``conv_by_taps_into``) and
-each numpy one of the reference (``conv2d``, ``pad_hw``); "(rest)" is the interpreter and
-numpy glue between them.
-``conv2d`` is timed as a whole, its tiles running on the engine's threads inside it, and
-the ``pad_hw`` it calls is counted in both, so "(rest)" can come out too low. Also prints
-the best call's minor page faults: memory the allocator had handed back to the system and
-takes again, each page zeroed by the kernel on first touch, at the cost of the kernel that
-touches it first.
+``copy_channels``, and the real convolutions' ``conv_into``) and the reference's numpy
+``pad_hw`` (the engine pads in numpy where its kernels do not); "(rest)" is the interpreter
+and numpy glue between them. Also prints the best call's minor page faults: memory the
+allocator had handed back to the system and takes again, each page zeroed by the kernel on
+first touch, at the cost of the kernel that touches it first.
 
     .venv/bin/python bench/engine_profile.py --network birealnet18 --batch 64
     .venv/bin/python bench/engine_profile.py --network searched --batch 1 --parallel-pixels 4096
@@ -44,8 +40,7 @@ KERNELS: list[tuple[ModuleType, str]] = [
     (fast_kernels, name) for name in
     ("sign_pack_into", "im2col_bits_into", "conv_gemm", "pool2d_into", "global_avg_pool_into",
      "channel_affine", "add_into", "copy_channels")
-] + [(fast_real_conv, name) for name in ("gather_taps_into", "conv_by_taps_into")] + [
-    (kernels, name) for name in ("conv2d", "pad_hw")]
+] + [(fast_real_conv, "conv_into"), (kernels, "pad_hw")]
 
 
 def timed_kernels(spent: dict[str, float]) -> None:

@@ -13,7 +13,7 @@ It is a reference, not a fast engine: clarity and exactness over speed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +86,10 @@ class Engine:
         """Logits of a checked float32 batch: the whole graph, with BLAS on one thread.
 
         OpenBLAS rounds some products differently with one thread than with two (a 1x1
-        shortcut conv of 64 to 128 channels at 8x8 did here), so one thread makes the logits
-        independent of the machine's thread settings; engines that want parallel real
-        convolutions run the tiles of :func:`~bnnas.export.kernels.conv2d` on threads of
-        their own (each tile's product is the same on any thread).
+        conv of 64 to 128 channels at 8x8 did here, as a product), so the classifier's
+        product (the one BLAS call left: convolutions sum their taps in a fixed order, see
+        :func:`~bnnas.export.kernels.conv2d`) runs on one thread, which makes the logits
+        independent of the machine's thread settings.
         """
         if self._blas is None:  # finding the loaded libraries takes a while: once per engine
             self._blas = ThreadpoolController()
@@ -187,10 +187,9 @@ class Engine:
     def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
                   dilation: Pair, groups: int, pad_value: float = 0.0) -> np.ndarray:
         """A real-valued convolution (:func:`bnnas.export.kernels.conv2d`): a stem, a 1x1
-        shortcut, a binary conv whose input or weight is real; its tiles go through
-        :meth:`run_tiles`."""
+        shortcut, a binary conv whose input or weight is real."""
         return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value,
-                        run=self.run_tiles, empty=self.empty)
+                        empty=self.empty)
 
     def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a + b`` (a cell node's sum of its edges)."""
@@ -204,11 +203,6 @@ class Engine:
         """A new array for a node's output: ``np.empty`` here; an engine may hand out memory
         it reuses between calls."""
         return np.empty(shape, dtype)
-
-    def run_tiles(self, jobs: Sequence[Callable[[], None]]) -> None:
-        """Call each tile job of a real convolution once: here one after the other; an
-        engine with threads may spread them, the values do not depend on it."""
-        K.run_in_order(jobs)
 
     def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
              ceil_mode: bool, count_include_pad: bool) -> np.ndarray:

@@ -14,8 +14,6 @@ import importlib
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -88,7 +86,7 @@ class FastEngine(Engine):
         self._signs: dict[tuple[int, str | None, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._plans: dict[tuple[int, int], _ConvPlan] = {}
         self._no_residual = np.zeros((1, 1, 1), np.float32)  # conv_gemm's "nothing to add"
-        self._pool: ThreadPoolExecutor | None = None  # threads of the real convolutions
+        self._real_weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # _transposed
         self._scratch = np.empty(0, np.uint64)  # see _columns
         self.reuse_bytes = reuse_bytes  # see empty
         self._kept: list[np.ndarray | None] = []
@@ -231,9 +229,7 @@ class FastEngine(Engine):
     def run_graph(self, x: np.ndarray) -> np.ndarray:
         """The graph (with BLAS on one thread, as the reference runs it). That also keeps
         BLAS worker threads, which spin for a while after each product, from starving the
-        compiled kernels' threads on few cores (most of `birealnet18`'s batch-64 gain, from
-        663-676 to 385-393 ms, in docs/RESULTS.md): the real convolutions are split over
-        threads in tiles here instead (:meth:`run_tiles`)."""
+        compiled kernels' threads on few cores."""
         import numba
 
         with self._busy:
@@ -300,46 +296,29 @@ class FastEngine(Engine):
 
     def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
                   dilation: Pair, groups: int, pad_value: float = 0.0) -> np.ndarray:
-        """A real convolution with few taps per weight row (``kernels.SMALL_TAPS``) runs
-        compiled, tap by tap as the reference sums it; larger ones as the reference's BLAS
-        tiles, on the engine's threads. (Gathering those tiles' taps compiled instead of by
-        numpy's strided copy was slower: 0.26 vs 0.11 ms for a 28-row band of a 224x224
-        stem, the copy bound by memory either way.)"""
+        """The compiled real convolution (:func:`bnnas.export.fast_real_conv.conv_into`):
+        the reference's sums, on the engine's threads."""
+        if x.dtype != np.float32:
+            return super().real_conv(x, weight, stride, padding, dilation, groups, pad_value)
         n, c, h, w = x.shape
         o, cg, kh, kw = weight.shape
-        if cg * kh * kw > K.SMALL_TAPS or x.dtype != np.float32:
-            return super().real_conv(x, weight, stride, padding, dilation, groups, pad_value)
         oh = K.out_size(h, kh, stride[0], padding[0], dilation[0])
         ow = K.out_size(w, kw, stride[1], padding[1], dilation[1])
         self._threads_for(n * oh * ow)
-        if (kh, kw, *stride, *padding) == (1, 1, 1, 1, 0, 0):
-            cols = np.ascontiguousarray(x).reshape(n, c, h * w)  # the pixels are the taps
-        else:
-            cols = self._columns((n, c * kh * kw, oh * ow), np.float32)
-            self._real_kernels.gather_taps_into(np.ascontiguousarray(x), kh, kw, *stride,
-                                                *padding, *dilation, pad_value, cols)
         out = self.empty((n, o, oh, ow), np.float32)
-        self._real_kernels.conv_by_taps_into(
-            cols, np.ascontiguousarray(weight, np.float32).reshape(o, -1), groups,
-            out.reshape(n, o, oh * ow))
+        self._real_kernels.conv_into(np.ascontiguousarray(x), self._transposed(weight), groups,
+                                     kh, kw, *stride, *padding, *dilation, pad_value,
+                                     out.reshape(n, o, oh * ow))
         return out
 
-    def run_tiles(self, jobs: Sequence[Callable[[], None]]) -> None:
-        """The tiles of a real convolution (:func:`~bnnas.export.kernels.conv_tiles`:
-        images, or bands of one image's rows) in ``threads`` runs of consecutive tiles, one
-        per Python thread (numpy gathers and multiplies without the GIL). Each tile is
-        computed the same way on any thread, so the values are the reference's."""
-        parts = min(self.threads, len(jobs))
-        if parts <= 1:
-            K.run_in_order(jobs)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="bnnas-conv")
-        bounds = np.linspace(0, len(jobs), parts + 1).astype(int)
-        runs = [self._pool.submit(K.run_in_order, jobs[a:b])
-                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        for run in runs:
-            run.result()
+    def _transposed(self, weight: np.ndarray) -> np.ndarray:
+        """A real conv weight ``(O, C / groups, KH, KW)`` as ``(taps, O)`` float32, built
+        once per weight array."""
+        hit = self._real_weights.get(id(weight))
+        if hit is None or hit[0] is not weight:
+            rows = np.ascontiguousarray(weight.reshape(len(weight), -1).T, np.float32)
+            hit = self._real_weights[id(weight)] = (weight, rows)
+        return hit[1]
 
     def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
              ceil_mode: bool, count_include_pad: bool,

@@ -8,22 +8,14 @@ float32 rounding. Geometry follows ``torch.nn.functional``: ``padding`` per side
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bnnas.export.bits import pack_rows, xnor_matmul
 
-TILE_COLUMNS = 4096  # output positions per product of :func:`conv2d`
-TAPS_BYTES = 32 << 20  # and at most this many bytes of float taps per product
-# Weight rows of at most this many taps (input channels per group x kernel area) are summed
-# one tap at a time instead (see conv2d): a 1-channel 3x3 stem has 9, an RGB one 27
-SMALL_TAPS = 27
-
 Pair = tuple[int, int]
-Tile = tuple[int, int, int, int]  # images n0:n1, output rows r0:r1
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
@@ -78,80 +70,41 @@ def _to_nchw(rows: np.ndarray, n: int, out: Pair) -> np.ndarray:
     return rows.reshape(n, out[0], out[1], -1).transpose(0, 3, 1, 2)
 
 
-def conv_tiles(n: int, oh: int, ow: int, taps: int) -> list[Tile]:
-    """The tiles of output positions that :func:`conv2d` multiplies one product each: whole
-    images, as many as fit in ``TILE_COLUMNS`` positions, or bands of output rows of one
-    image when an image has more. A function of the shapes only, so that any engine that
-    runs the same tiles (in any order, on any thread) gets the same float32 values: BLAS
-    need not round a product split in two as it rounds the whole one."""
-    columns = max(1, min(TILE_COLUMNS, TAPS_BYTES // (4 * taps)))
-    plane = oh * ow
-    if plane <= columns:
-        per_tile = columns // plane
-        return [(a, min(n, a + per_tile), 0, oh) for a in range(0, n, per_tile)]
-    bands = -(-plane // columns)
-    rows = -(-oh // bands)
-    return [(b, b + 1, r, min(oh, r + rows)) for b in range(n) for r in range(0, oh, rows)]
-
-
-def run_in_order(jobs: Sequence[Callable[[], None]]) -> None:
-    """Call each job once, in order: how :func:`conv2d` runs its tiles by default."""
-    for job in jobs:
-        job()
-
-
 def conv2d(x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair, dilation: Pair,
            groups: int = 1, pad_value: float = 0.0,
-           run: Callable[[Sequence[Callable[[], None]]], None] = run_in_order,
            empty: Callable[[tuple[int, ...], type], np.ndarray] = np.empty) -> np.ndarray:
-    """Real-valued convolution, the border holding ``pad_value``: tile by tile
-    (:func:`conv_tiles`), the weight matrix times the tile's taps laid out ``(C * KH * KW,
-    positions)``, which gives channel-major output directly and copies the taps along output
-    rows, not along 7-tap kernel rows (a 224x224 stem: 1.7x faster than the pixel-major
-    im2col here). Tiles bound the taps in memory (a 224x224 stem's taps for a batch of 64
-    would take 472 MB at once) and let ``run`` (which calls every job once, in any order
-    and on any threads; the fast engine spreads them over its threads) split one image's
-    convolution as well as a batch's. ``empty(shape, dtype)`` makes the output array (an
-    engine may hand out memory it reuses). A weight of at most ``SMALL_TAPS`` taps per
-    row is summed tap by tap instead (:func:`_conv_by_taps`)."""
+    """Real-valued convolution, the border holding ``pad_value``, as a sum of one product
+    per tap: taps in the weight's ``(c, i, j)`` order, each product rounded to float32 and
+    then added, from the first tap on. A matrix product (BLAS) would sum in an order of its
+    own, which changes with the library, the CPU and the thread count; this order is fixed,
+    so a compiled kernel reproduces it bit for bit
+    (:func:`bnnas.export.fast_real_conv.conv_into`, which the fast engine runs instead).
+    One image at a time, so the temporaries stay the size of one image's output.
+    ``empty(shape, dtype)`` makes the output array (an engine may hand out memory it
+    reuses)."""
     n, c, h, w = x.shape
-    o, _, kh, kw = weight.shape
-    cg = c // groups
+    o, cg, kh, kw = weight.shape
     oh = out_size(h, kh, stride[0], padding[0], dilation[0])
     ow = out_size(w, kw, stride[1], padding[1], dilation[1])
-    geometry = ((kh, kw), stride, padding, dilation, (oh, ow))
+    taps = _taps_view(x, (kh, kw), stride, padding, dilation, (oh, ow), pad_value)
     y = empty((n, o, oh, ow), np.float32)
-    if cg * kh * kw <= SMALL_TAPS:
-        _conv_by_taps(_taps_view(x, *geometry, pad_value), weight, groups, y)
-        return y
-    gather = partial(_tile_taps, _taps_view(x, *geometry, pad_value), groups)
-    run([partial(_conv_tile, gather, weight, groups, tile, y)
-         for tile in conv_tiles(n, oh, ow, cg * kh * kw)])
-    return y
-
-
-def _conv_by_taps(taps: np.ndarray, weight: np.ndarray, groups: int, y: np.ndarray) -> None:
-    """``y`` as a sum of one product per tap, taps in the weight's ``(c, i, j)`` order, each
-    product rounded to float32 before it is added: the convolution of a weight with few
-    taps (a 1-channel 3x3 stem has 9). BLAS multiplies such thin matrices at a fraction of
-    its speed, and its summation order is its own; this order is fixed, so a compiled
-    kernel reproduces it bit for bit
-    (:func:`bnnas.export.fast_real_conv.conv_by_taps_into`)."""
-    o, cg, kh, kw = weight.shape
     og = o // groups
-    for g in range(groups):
-        out = y[:, g * og : (g + 1) * og]
-        first = True
-        for c in range(cg):
-            for i in range(kh):
-                for j in range(kw):
-                    column = weight[g * og : (g + 1) * og, c, i, j][None, :, None, None]
-                    term = column * taps[:, g * cg + c, :, :, i, j][:, None]
-                    if first:
-                        out[...] = term
-                        first = False
-                    else:
-                        out += term
+    term = np.empty((og, oh, ow), np.float32)
+    for b in range(n):
+        for g in range(groups):
+            out = y[b, g * og : (g + 1) * og]
+            first = True
+            for ch in range(cg):
+                for i in range(kh):
+                    for j in range(kw):
+                        column = weight[g * og : (g + 1) * og, ch, i, j, None, None]
+                        np.multiply(column, taps[b, g * cg + ch, :, :, i, j], out=term)
+                        if first:
+                            out[...] = term
+                            first = False
+                        else:
+                            out += term
+    return y
 
 
 def _taps_view(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
@@ -162,29 +115,6 @@ def _taps_view(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilatio
         return x[:, :, :: stride[0], :: stride[1]][..., None, None]
     padded = pad_hw(x, padding[0], padding[0], padding[1], padding[1], pad_value)
     return windows(padded, kernel, stride, dilation, out)
-
-
-def _tile_taps(taps: np.ndarray, groups: int, tile: Tile, group: int) -> np.ndarray:
-    """The taps of ``tile`` in ``group``'s channels, ``(images, C / groups * KH * KW,
-    positions)``, copied from the ``(N, C, OH, OW, KH, KW)`` view ``taps``."""
-    n0, n1, r0, r1 = tile
-    cg = taps.shape[1] // groups
-    part = taps[n0:n1, group * cg : (group + 1) * cg, r0:r1]
-    return part.transpose(0, 1, 4, 5, 2, 3).reshape(n1 - n0, cg * taps.shape[4] * taps.shape[5],
-                                                   -1)
-
-
-def _conv_tile(gather: Callable[[Tile, int], np.ndarray], weight: np.ndarray, groups: int,
-               tile: Tile, y: np.ndarray) -> None:
-    """``y`` over one tile: per image and group, the weight matrix times the taps, written
-    straight into the image's output rows ``r0:r1`` of each channel."""
-    n0, n1, r0, r1 = tile
-    o = weight.shape[0]
-    og, ow = o // groups, y.shape[3]
-    for g in range(groups):
-        target = y[n0:n1, g * og : (g + 1) * og].reshape(n1 - n0, og, -1)
-        np.matmul(weight[g * og : (g + 1) * og].reshape(og, -1), gather(tile, g),
-                  out=target[:, :, r0 * ow : r1 * ow])
 
 
 def binary_conv2d(bits: np.ndarray, weight_words: list[np.ndarray], kernel: Pair, stride: Pair,

@@ -74,47 +74,42 @@ def test_rprelu_matches_the_layer():
     np.testing.assert_allclose(got, layer(x).detach().numpy(), rtol=1e-6, atol=1e-6)
 
 
-def test_conv_tiles_cover_every_output_position_once():
-    """Tiles are whole images up to TILE_COLUMNS positions, else equal bands of one image's
-    rows, none above the column or byte bound."""
-    for n, oh, ow, taps in [(64, 112, 112, 147), (64, 14, 14, 9), (1, 7, 7, 4608), (3, 5, 1, 1)]:
-        tiles = K.conv_tiles(n, oh, ow, taps)
-        seen = np.zeros((n, oh), np.int64)
-        for n0, n1, r0, r1 in tiles:
-            seen[n0:n1, r0:r1] += 1
-            assert (n1 - n0) * (r1 - r0) * ow <= max(ow, K.TILE_COLUMNS)
-            assert (n1 - n0) * (r1 - r0) * ow * taps * 4 <= max(ow * taps * 4, K.TAPS_BYTES)
-        assert (seen == 1).all()
-    assert len(K.conv_tiles(1, 112, 112, 147)) == 4  # 12544 positions: 4 bands of 28 rows
-    assert K.conv_tiles(64, 14, 14, 9)[0] == (0, 20, 0, 14)  # 20 images of 196 positions
-
-
 @pytest.mark.parametrize("kernel,stride,padding,groups", [(7, 2, 3, 1), (3, 1, 1, 2), (1, 2, 0, 1)])
-@pytest.mark.parametrize("columns", [1, 12, 30, 4096])  # row bands of 1 image .. whole batch
-def test_real_conv_in_tiles_equals_a_direct_convolution(monkeypatch, kernel, stride, padding,
-                                                        groups, columns):
-    """Whatever the tiles (bands of one image's output rows, several images at a time, with
-    remainders), conv2d matches a direct float64 convolution; run in any order (here
-    reversed), the tiles give the same values bit for bit."""
-    monkeypatch.setattr(K, "TILE_COLUMNS", columns)
+def test_real_conv_equals_a_direct_convolution(kernel, stride, padding, groups):
+    """conv2d matches a float64 convolution (bands of a 147-tap stem, grouped, strided 1x1)."""
     rng = np.random.default_rng(kernel)
     x = rng.standard_normal((5, 4, 11, 9)).astype(np.float32)
     weight = rng.standard_normal((6, 4 // groups, kernel, kernel)).astype(np.float32)
-    args = ((stride,) * 2, (padding,) * 2, (1, 1), groups)
-    whole = K.conv2d(x, weight, *args)
-    reversed_ = K.conv2d(x, weight, *args, run=lambda jobs: K.run_in_order(jobs[::-1]))
-    np.testing.assert_array_equal(reversed_, whole)
+    got = K.conv2d(x, weight, (stride,) * 2, (padding,) * 2, (1, 1), groups)
     padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2))
-    expected = np.zeros(whole.shape)
+    expected = np.zeros(got.shape)
     for o in range(6):
         g = o // (6 // groups)
         for i in range(kernel):
             for j in range(kernel):
                 taps = padded[:, g * (4 // groups) : (g + 1) * (4 // groups),
-                              i : i + stride * whole.shape[2] : stride,
-                              j : j + stride * whole.shape[3] : stride]
+                              i : i + stride * got.shape[2] : stride,
+                              j : j + stride * got.shape[3] : stride]
                 expected[:, o] += np.einsum("nchw,c->nhw", taps, weight[o, :, i, j])
-    np.testing.assert_allclose(whole, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_real_conv_sums_its_taps_in_the_weights_order():
+    """Each output is the float32 sum of its products taken from the first tap on, in the
+    weight's (c, i, j) order, each product rounded before it is added: the order a compiled
+    kernel reproduces (a BLAS product or numpy's pairwise sums would round differently)."""
+    for c in (1, 3):
+        rng = np.random.default_rng(c)
+        x = (rng.standard_normal((2, c, 5, 6)) * 3).astype(np.float32)
+        w = rng.standard_normal((3, c, 3, 3)).astype(np.float32)
+        got = K.conv2d(x, w, (1, 1), (1, 1), (1, 1))
+        taps = K.windows(K.pad_hw(x, 1, 1, 1, 1, 0.0), (3, 3), (1, 1), (1, 1), (5, 6))
+        for o in range(3):
+            total = w[o, 0, 0, 0] * taps[:, 0, :, :, 0, 0]
+            for t in range(1, c * 9):
+                ch, i, j = t // 9, t // 3 % 3, t % 3
+                total = total + w[o, ch, i, j] * taps[:, ch, :, :, i, j]
+            np.testing.assert_array_equal(got[:, o], total)
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 4, 4), (1, 5, 7, 7), (3, 2, 1, 1), (2, 4, 14, 9)])
