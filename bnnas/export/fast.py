@@ -55,10 +55,12 @@ class _ConvPlan:
 # the other threads would cost more than they save (a 7x7 plane at batch 1); from 100 on, the
 # 14x14 layers of a batch-1 forward use both cores (docs/RESULTS.md, bench/engine_profile.py).
 PARALLEL_PIXELS = 100
-# A popcount GEMM of at least this many word pairs (output pixels x channels x words) runs on
-# every thread however small its plane: about 40 us on one core (birealnet18's 7x7 layers,
-# 512 channels of 72 words, have 1.8 M; conv_gemm splits their channels over the threads)
-PARALLEL_WORDS = 1 << 19
+# A product of at least this much work runs on every thread however small its plane: word
+# pairs of a popcount GEMM (output pixels x channels x words), or a real conv's
+# multiply-adds over 8; about 40 us on one core. birealnet18's 7x7 layers at batch 1 (512
+# channels of 72 words: 1.8 M) and its 1x1 shortcuts (6.4 M multiply-adds) have more; the
+# kernels then split their channels over the threads.
+PARALLEL_WORK = 1 << 19
 
 
 # Bytes of node outputs a fast engine keeps from one call for the next (see FastEngine.empty)
@@ -203,10 +205,10 @@ class FastEngine(Engine):
         self._plans[key] = plan
         return plan
 
-    def _threads_for(self, pixels: int, words: int = 0) -> None:
+    def _threads_for(self, pixels: int, work: int = 0) -> None:
         """Threads for a kernel producing ``pixels`` output pixels (per channel), or for a
-        popcount GEMM of ``words`` word pairs."""
-        threads = self.threads if pixels >= PARALLEL_PIXELS or words >= PARALLEL_WORDS else 1
+        product of ``work`` (see ``PARALLEL_WORK``)."""
+        threads = self.threads if pixels >= PARALLEL_PIXELS or work >= PARALLEL_WORK else 1
         if threads != self._current_threads:
             self._set_threads(threads)
             self._current_threads = threads
@@ -304,11 +306,11 @@ class FastEngine(Engine):
         o, cg, kh, kw = weight.shape
         oh = K.out_size(h, kh, stride[0], padding[0], dilation[0])
         ow = K.out_size(w, kw, stride[1], padding[1], dilation[1])
-        self._threads_for(n * oh * ow)
+        self._threads_for(n * oh * ow, n * oh * ow * o * cg * kh * kw // 8)
         out = self.empty((n, o, oh, ow), np.float32)
         self._real_kernels.conv_into(np.ascontiguousarray(x), self._transposed(weight), groups,
                                      kh, kw, *stride, *padding, *dilation, pad_value,
-                                     out.reshape(n, o, oh * ow))
+                                     out.reshape(n, o, oh * ow), self._current_threads)
         return out
 
     def _transposed(self, weight: np.ndarray) -> np.ndarray:

@@ -134,14 +134,16 @@ def _sum_one(cols: np.ndarray, weights_t: np.ndarray, q: int, ch: int, out: np.n
 
 @numba.njit(parallel=True, cache=True)
 def conv_into(x: np.ndarray, weights_t: np.ndarray, groups: int, kh: int, kw: int, sh: int,
-              sw: int, ph: int, pw: int, dh: int, dw: int, pad: float,
-              out: np.ndarray) -> None:
+              sw: int, ph: int, pw: int, dh: int, dw: int, pad: float, out: np.ndarray,
+              threads: int = 1) -> None:
     """The real convolution of float32 NCHW ``x`` into ``out`` ``(N, O, OH * OW)``:
     ``weights_t`` is the weight ``(O, C / groups, kh, kw)`` flattened and transposed,
     ``(taps, O)``. One task per image, group and band of about ``BAND_POSITIONS`` output
     positions (whole rows): it gathers the band's taps (``pad`` in the border) and sums them
     by panels of 16 positions by ``LANES`` channels, tap by tap from the first, as
-    :func:`bnnas.export.kernels.conv2d` does."""
+    :func:`bnnas.export.kernels.conv2d` does. With fewer bands than twice ``threads`` (a
+    1x1 shortcut at 14x14 or 7x7 for one image: one band), each band's channels are split
+    into parts of whole panels as well, each part gathering the band for itself."""
     n_images, channels, w = x.shape[0], x.shape[1], x.shape[3]
     taps, o = weights_t.shape
     cg, og = channels // groups, o // groups
@@ -150,11 +152,16 @@ def conv_into(x: np.ndarray, weights_t: np.ndarray, groups: int, kh: int, kw: in
     oh = plane // ow
     band_rows = max(1, min(oh, BAND_POSITIONS // ow))
     bands = (oh + band_rows - 1) // band_rows
+    blocks = n_images * groups * bands
+    parts = max(1, min(og // LANES, -(-2 * threads // blocks))) if threads > 1 else 1
+    per_part = -(-(og // parts) // LANES) * LANES if parts > 1 else og
+    parts = -(-og // per_part)
     pad32 = np.float32(pad)
-    for task in prange(n_images * groups * bands):
-        n = task // (groups * bands)
-        g = (task // bands) % groups
-        r0 = (task % bands) * band_rows
+    for task in prange(blocks * parts):
+        block, part = task // parts, task % parts
+        n = block // (groups * bands)
+        g = (block // bands) % groups
+        r0 = (block % bands) * band_rows
         count = (min(oh, r0 + band_rows) - r0) * ow
         cols = np.empty((taps, count), np.float32)
         for c in range(cg):
@@ -164,7 +171,8 @@ def conv_into(x: np.ndarray, weights_t: np.ndarray, groups: int, kh: int, kw: in
                                 cols[(c * kh + i) * kw + j])
         target = out[n]
         first = r0 * ow
-        c_lo, c_hi = g * og, (g + 1) * og
+        c_lo = g * og + part * per_part
+        c_hi = min((g + 1) * og, c_lo + per_part)
         p = 0
         while p + 8 <= count:
             rows = 16 if p + 16 <= count else 8

@@ -51,12 +51,16 @@ def test_compiled_conv_equals_the_reference_bit_for_bit(make_zoo_source, geometr
         np.testing.assert_allclose(got, direct.numpy(), rtol=1e-5, atol=1e-4)
 
 
-def test_every_output_is_written(make_zoo_source):
-    """No output keeps what its array held before (the engine hands out kept arrays)."""
-    x, w = _arrays(3, 5, 9, 13, 3, 1, seed=2)
-    out = np.full((3, 13, 81), np.nan, np.float32)
-    fast_real_conv.conv_into(x, np.ascontiguousarray(w.reshape(13, -1).T), 1, 3, 3, 1, 1, 1,
-                             1, 1, 1, 0.0, out)
+@pytest.mark.parametrize("threads", [1, 2, 7])
+@pytest.mark.parametrize("channels,groups", [(13, 1), (64, 1), (42, 2)])
+def test_every_output_is_written_in_any_split(channels, groups, threads):
+    """One band of 81 positions per image and group, its channels split into parts for more
+    threads (whole panels of 8, the last part shorter): every output is written (none keeps
+    what the array held; the engine hands out kept arrays), with the reference's value."""
+    x, w = _arrays(1, 6, 9, channels, 3, groups, seed=2)
+    out = np.full((1, channels, 81), np.nan, np.float32)
+    fast_real_conv.conv_into(x, np.ascontiguousarray(w.reshape(channels, -1).T), groups, 3, 3,
+                             1, 1, 1, 1, 1, 1, 0.0, out, threads)
     assert not np.isnan(out).any()
-    np.testing.assert_array_equal(out.reshape(3, 13, 9, 9),
-                                  K.conv2d(x, w, (1, 1), (1, 1), (1, 1)))
+    np.testing.assert_array_equal(out.reshape(1, channels, 9, 9),
+                                  K.conv2d(x, w, (1, 1), (1, 1), (1, 1), groups))
