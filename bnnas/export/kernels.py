@@ -31,8 +31,8 @@ def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 
 
 def pad_hw(x: np.ndarray, top: int, bottom: int, left: int, right: int,
            value: object) -> np.ndarray:
-    """Pad the two spatial axes of an NCHW array with a constant (border strips and a copy:
-    half the time of ``np.pad``, 16 vs 31 us for a 224x224 RGB image here)."""
+    """Pad the two spatial axes of an NCHW array with a constant (border strips and a copy,
+    without ``np.pad``'s general machinery)."""
     if not (top or bottom or left or right):
         return x
     n, c, h, w = x.shape
