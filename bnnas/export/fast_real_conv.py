@@ -53,10 +53,13 @@ LANES = 8  # output channels summed together by the micro-kernel (register block
 
 
 def _multiply_add_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
-    """An intrinsic ``panel(cols, weights_t, r, c, out, at)`` that sets ``out[c + j, at + i]``
-    to ``sum over t of cols[t, r + i] * weights_t[t, c + j]`` for ``i < rows`` and ``j <
-    lanes``, the sum taken from ``t = 0`` on, each product rounded before it is added (no
-    fused multiply-add): the reference's order (C-contiguous float32 arrays).
+    """An intrinsic ``panel(cols, weights_t, r, c, out, at, coefficients)`` that sets ``out[c
+    + j, at + i]`` to ``((s + k[0, c + j]) * k[1, c + j]) + k[2, c + j]``, ``k`` the
+    coefficients and ``s`` the sum over ``t`` of ``cols[t, r + i] * weights_t[t, c + j]``,
+    for ``i < rows`` and ``j < lanes``; the sum is taken from ``t = 0`` on, each product
+    rounded before it is added (no fused multiply-add): the reference's order (C-contiguous
+    float32 arrays). The coefficients are the conv's bias and the BN after it (identities,
+    ``-0.0``, ``1`` and ``-0.0``, where there is none: exact).
 
     The ``lanes`` accumulators, vectors of ``rows`` positions, stay in registers across the
     taps: per tap one vector load of ``rows`` positions' inputs, and per channel a broadcast
@@ -68,16 +71,17 @@ def _multiply_add_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
     vector = ir.VectorType(f32, rows)
 
     @intrinsic
-    def panel(typingctx, cols, weights_t, r, c, out, at):  # type: ignore[no-untyped-def]
-        arrays = (cols, weights_t, out)
+    def panel(typingctx, cols, weights_t, r, c, out, at,  # type: ignore[no-untyped-def]
+              coefficients):
+        arrays = (cols, weights_t, out, coefficients)
         if any(not isinstance(a, types.Array) or a.ndim != 2 or a.layout != "C"
                or a.dtype != types.float32 for a in arrays):
             return None
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            cols_, weights_, out_ = (
+            cols_, weights_, out_, coefficients_ = (
                 context.make_array(signature.args[i])(context, builder, args[i])
-                for i in (0, 1, 4))
+                for i in (0, 1, 4, 6))
             taps, m = cgutils.unpack_tuple(builder, cols_.shape, 2)
             o = cgutils.unpack_tuple(builder, weights_.shape, 2)[1]
             stride = cgutils.unpack_tuple(builder, out_.shape, 2)[1]
@@ -88,12 +92,15 @@ def _multiply_add_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
                 at = builder.gep(cols_.data, [builder.add(builder.mul(t, m), row)])
                 return builder.load(builder.bitcast(at, vector.as_pointer()), align=4)
 
-            def weight(t, j):  # type: ignore[no-untyped-def]
+            def broadcast(data, t, j):  # type: ignore[no-untyped-def]
                 index = builder.add(builder.add(builder.mul(t, o), column), ir.Constant(i64, j))
-                w = builder.load(builder.gep(weights_.data, [index]))
+                w = builder.load(builder.gep(data, [index]))
                 w = builder.insert_element(ir.Constant(vector, ir.Undefined), w,
                                            ir.Constant(i32, 0))
                 return builder.shuffle_vector(w, ir.Constant(vector, ir.Undefined), splat)
+
+            def weight(t, j):  # type: ignore[no-untyped-def]
+                return broadcast(weights_.data, t, j)
 
             zero = ir.Constant(i64, 0)
             a = inputs(zero)
@@ -106,14 +113,17 @@ def _multiply_add_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
                     product = builder.fmul(a, weight(t, j))
                     builder.store(builder.fadd(builder.load(sums[j]), product), sums[j])
             for j in range(lanes):
+                value = builder.load(sums[j])
+                k = [broadcast(coefficients_.data, ir.Constant(i64, step), j)
+                     for step in range(3)]
+                value = builder.fadd(builder.fmul(builder.fadd(value, k[0]), k[1]), k[2])
                 line = builder.add(builder.mul(builder.add(column, ir.Constant(i64, j)),
                                                stride), first_out)
                 target = builder.gep(out_.data, [line])
-                builder.store(builder.load(sums[j]),
-                              builder.bitcast(target, vector.as_pointer()), align=4)
+                builder.store(value, builder.bitcast(target, vector.as_pointer()), align=4)
             return context.get_dummy_value()
 
-        return types.void(cols, weights_t, r, c, out, at), codegen
+        return types.void(cols, weights_t, r, c, out, at, coefficients), codegen
 
     return panel
 
@@ -124,26 +134,29 @@ _panel_8 = _multiply_add_panel(8, LANES)
 
 @numba.njit(cache=True, inline="always")
 def _sum_one(cols: np.ndarray, weights_t: np.ndarray, q: int, ch: int, out: np.ndarray,
-             at: int) -> None:
+             at: int, coefficients: np.ndarray) -> None:
     """One output of :func:`conv_into` outside the panels, in the same order."""
     total = cols[0, q] * weights_t[0, ch]
     for t in range(1, cols.shape[0]):
         total = total + cols[t, q] * weights_t[t, ch]
-    out[ch, at] = total
+    out[ch, at] = ((total + coefficients[0, ch]) * coefficients[1, ch]) + coefficients[2, ch]
 
 
 @numba.njit(parallel=True, cache=True)
 def conv_into(x: np.ndarray, weights_t: np.ndarray, groups: int, kh: int, kw: int, sh: int,
               sw: int, ph: int, pw: int, dh: int, dw: int, pad: float, out: np.ndarray,
-              threads: int = 1) -> None:
+              coefficients: np.ndarray, threads: int = 1) -> None:
     """The real convolution of float32 NCHW ``x`` into ``out`` ``(N, O, OH * OW)``:
     ``weights_t`` is the weight ``(O, C / groups, kh, kw)`` flattened and transposed,
-    ``(taps, O)``. One task per image, group and band of about ``BAND_POSITIONS`` output
-    positions (whole rows): it gathers the band's taps (``pad`` in the border) and sums them
-    by panels of 16 positions by ``LANES`` channels, tap by tap from the first, as
-    :func:`bnnas.export.kernels.conv2d` does. With fewer bands than twice ``threads`` (a
-    1x1 shortcut at 14x14 or 7x7 for one image: one band), each band's channels are split
-    into parts of whole panels as well, each part gathering the band for itself."""
+    ``(taps, O)``; each sum ``s`` is written as ``((s + k[0]) * k[1]) + k[2]``, ``k`` the
+    output channel's column of ``coefficients`` ``(3, O)``: the conv's bias and a BN after
+    it (``-0.0``, ``1`` and ``-0.0`` leave ``s`` as it is). One task per image, group and
+    band of about ``BAND_POSITIONS`` output positions (whole rows): it gathers the band's
+    taps (``pad`` in the border) and sums them by panels of 16 positions by ``LANES``
+    channels, tap by tap from the first, as :func:`bnnas.export.kernels.conv2d` does. With
+    fewer bands than twice ``threads`` (a 1x1 shortcut at 14x14 or 7x7 for one image: one
+    band), each band's channels are split into parts of whole panels as well, each part
+    gathering the band for itself."""
     n_images, channels, w = x.shape[0], x.shape[1], x.shape[3]
     taps, o = weights_t.shape
     cg, og = channels // groups, o // groups
@@ -179,14 +192,14 @@ def conv_into(x: np.ndarray, weights_t: np.ndarray, groups: int, kh: int, kw: in
             c = c_lo
             while c + LANES <= c_hi:
                 if rows == 16:
-                    _panel_16(cols, weights_t, p, c, target, first + p)
+                    _panel_16(cols, weights_t, p, c, target, first + p, coefficients)
                 else:
-                    _panel_8(cols, weights_t, p, c, target, first + p)
+                    _panel_8(cols, weights_t, p, c, target, first + p, coefficients)
                 c += LANES
             for ch in range(c, c_hi):
                 for q in range(p, p + rows):
-                    _sum_one(cols, weights_t, q, ch, target, first + q)
+                    _sum_one(cols, weights_t, q, ch, target, first + q, coefficients)
             p += rows
         for q in range(p, count):
             for ch in range(c_lo, c_hi):
-                _sum_one(cols, weights_t, q, ch, target, first + q)
+                _sum_one(cols, weights_t, q, ch, target, first + q, coefficients)

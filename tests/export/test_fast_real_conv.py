@@ -59,8 +59,36 @@ def test_every_output_is_written_in_any_split(channels, groups, threads):
     what the array held; the engine hands out kept arrays), with the reference's value."""
     x, w = _arrays(1, 6, 9, channels, 3, groups, seed=2)
     out = np.full((1, channels, 81), np.nan, np.float32)
+    identity = np.array([[-0.0], [1.0], [-0.0]], np.float32).repeat(channels, axis=1)
     fast_real_conv.conv_into(x, np.ascontiguousarray(w.reshape(channels, -1).T), groups, 3, 3,
-                             1, 1, 1, 1, 1, 1, 0.0, out, threads)
+                             1, 1, 1, 1, 1, 1, 0.0, out, identity, threads)
     assert not np.isnan(out).any()
     np.testing.assert_array_equal(out.reshape(1, channels, 9, 9),
                                   K.conv2d(x, w, (1, 1), (1, 1), (1, 1), groups))
+
+
+def test_conv_bias_and_bn_are_written_in_the_references_order(make_zoo_source):
+    """A conv2d node (with a bias) followed by a BN affine in a sequential: the fast engine
+    writes ``((sum + bias) * scale) + shift`` in one pass, the reference's values bit for
+    bit; a negative scale, a missing bias and a missing scale alike."""
+    from bnnas.export.engine import Engine
+
+    rng = np.random.default_rng(7)
+    x, w = _arrays(2, 3, 9, 12, 3, 1, seed=7)
+    engine = FastEngine(pack(make_zoo_source("bresnet_small", (1, 28, 28))))
+    reference = Engine(pack(make_zoo_source("bresnet_small", (1, 28, 28))))
+    bias, scale, shift = (rng.standard_normal(12).astype(np.float32) for _ in range(3))
+    scale[:4] *= -1
+    for conv_bias, bn_scale in [(bias, scale), (None, scale), (bias, None)]:
+        arrays = {"w": w, "b": conv_bias, "s": bn_scale, "t": shift}
+        for e in (engine, reference):
+            e.array = lambda ref, arrays=arrays: None if ref is None else arrays[ref]
+        conv = {"type": "conv2d", "weight": "w", "bias": None if conv_bias is None else "b",
+                "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1], "dilation": [1, 1],
+                "groups": 1}
+        affine = {"type": "affine", "scale": None if bn_scale is None else "s", "bias": "t"}
+        sequence = {"type": "sequential", "layers": [conv, affine]}
+        expected = reference.run(sequence, x)
+        np.testing.assert_array_equal(engine.run(sequence, x), expected)
+        alone = reference.run(conv, x)
+        np.testing.assert_array_equal(engine.run(conv, x), alone)
