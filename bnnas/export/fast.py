@@ -11,7 +11,6 @@ the ``fast`` extra (``pip install 'bnnas[fast]'``: numba); the kernels use as ma
 from __future__ import annotations
 
 import importlib
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -89,7 +88,8 @@ class FastEngine(Engine):
         self._plans: dict[tuple[int, int], _ConvPlan] = {}
         self._no_residual = np.zeros((1, 1, 1), np.float32)  # conv_gemm's "nothing to add"
         self._real_weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # _transposed
-        self._conv_coefficients: dict[tuple[int, int], tuple[Node, Node | None, np.ndarray]] = {}
+        self._fused_coefficients: dict[tuple[int, int], tuple[Node, Node | None, np.ndarray]] = {}
+        self._conv_coefficients: dict[int, np.ndarray] = {}  # identities, by channel count
         self._scratch = np.empty(0, np.uint64)  # see _columns
         self.reuse_bytes = reuse_bytes  # see empty
         self._kept: list[np.ndarray | None] = []
@@ -147,7 +147,7 @@ class FastEngine(Engine):
         for g, weights_t in enumerate(plan.rows):
             part = slice(g * cg, (g + 1) * cg)
             px = self.signs(x, plan.threshold_name, plan.threshold, part)
-            cols = self._columns((weights_t.shape[0], n * oh * ow), np.uint64)
+            cols = self._columns(weights_t.shape[0], n * oh * ow)
             self._kernels.im2col_bits_into(px, plan.pad_words, cg, kh, kw, sh, sw, ph, pw, dh,
                                            dw, oh, ow, cols)
             self._threads_for(n * oh * ow, cols.size * weights_t.shape[1])
@@ -155,17 +155,15 @@ class FastEngine(Engine):
                                     residual, flat, plan.offsets[g], self._current_threads)
         return out
 
-    def _columns(self, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        """An im2col buffer of ``shape``: packed words of a binary convolution, float taps
-        of a real one. One scratch array, grown to the largest convolution and reused by
-        every convolution of every call (each is consumed by its product before the next is
-        gathered). A new array per convolution would be page-faulted in each time; the
-        kernels write all of what they use."""
-        size = math.prod(shape)  # not np.prod: microseconds a call, on every convolution
-        need = -(-size * np.dtype(dtype).itemsize // 8)
+    def _columns(self, words: int, positions: int) -> np.ndarray:
+        """The packed im2col buffer ``(words, positions)``: one scratch array, grown to the
+        largest convolution and reused by every convolution of every call (each is consumed
+        by its GEMM before the next is gathered). A new array per convolution would be
+        page-faulted in each time; the kernels clear what they use."""
+        need = words * positions
         if self._scratch.size < need:
             self._scratch = np.empty(need, np.uint64)
-        return self._scratch[:need].view(dtype)[:size].reshape(shape)
+        return self._scratch[:need].reshape(words, positions)
 
     def _plan(self, node: Node, affine: Node | None) -> _ConvPlan:
         """What a packed conv (with the ``affine`` fused after it) needs besides its input,
@@ -309,8 +307,11 @@ class FastEngine(Engine):
         o, cg, kh, kw = weight.shape
         oh = K.out_size(h, kh, stride[0], padding[0], dilation[0])
         ow = K.out_size(w, kw, stride[1], padding[1], dilation[1])
-        if coefficients is None:
-            coefficients = self._coefficients(o, None, None, None)
+        if coefficients is None:  # the sums as they are: built once per channel count
+            coefficients = self._conv_coefficients.get(o)
+            if coefficients is None:
+                coefficients = self._conv_coefficients[o] = self._coefficients(
+                    o, None, None, None)
         self._threads_for(n * oh * ow, n * oh * ow * o * cg * kh * kw // 8)
         out = self.empty((n, o, oh, ow), np.float32)
         self._real_kernels.conv_into(np.ascontiguousarray(x), self._transposed(weight), groups,
@@ -324,17 +325,17 @@ class FastEngine(Engine):
         kernel writes ``((sum + bias) * scale) + shift``, the reference's three roundings
         in its order, instead of the sums and two more passes over them."""
         tic = time.perf_counter()
+        weight = self.array(conv["weight"])
         key = (id(conv), id(affine))
-        hit = self._conv_coefficients.get(key)
+        hit = self._fused_coefficients.get(key)
         if hit is None or hit[0] is not conv or hit[1] is not affine:
-            weight = self.array(conv["weight"])
-            hit = self._conv_coefficients[key] = (conv, affine, self._coefficients(
+            hit = self._fused_coefficients[key] = (conv, affine, self._coefficients(
                 len(weight), self.array(conv["bias"]),
                 None if affine is None else self.array(affine["scale"]),
                 None if affine is None else self.array(affine["bias"])))
         stride, padding, dilation = (tuple(conv[key]) for key in ("stride", "padding", "dilation"))
-        out = self.real_conv(x, self.array(conv["weight"]), stride, padding, dilation,
-                             conv["groups"], coefficients=hit[2])
+        out = self.real_conv(x, weight, stride, padding, dilation, conv["groups"],
+                             coefficients=hit[2])
         self._time("conv2d", tic)
         return out
 

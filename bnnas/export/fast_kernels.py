@@ -34,6 +34,8 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from bnnas.export.panel_ir import broadcast, load_vector, store_vector
+
 _ONE = np.uint64(1)
 BAND_POSITIONS = 256  # output positions (whole rows) per parallel task of im2col_bits_into
 ROW_BLOCK = 128  # GEMM rows per parallel task: the weights stay in cache while they stream
@@ -284,7 +286,7 @@ def _xor_popcount_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
     Left to numba, the same loops keep the counts in memory and load and store them for
     every word.
     """
-    i64, i32 = ir.IntType(64), ir.IntType(32)
+    i64 = ir.IntType(64)
     vector = ir.VectorType(i64, rows)
 
     @intrinsic
@@ -306,26 +308,20 @@ def _xor_popcount_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
                 builder.module, ir.FunctionType(vector, [vector]), f"llvm.ctpop.v{rows}i64")
             sums = [cgutils.alloca_once_value(builder, ir.Constant(vector, None))
                     for _ in range(lanes)]
-            splat = ir.Constant(ir.VectorType(i32, rows), None)
             with cgutils.for_range(builder, words) as loop:
                 q = loop.index
-                at = builder.gep(cols_.data, [builder.add(builder.mul(q, m), row)])
-                a = builder.load(builder.bitcast(at, vector.as_pointer()), align=8)
+                a = load_vector(builder, cols_.data, builder.add(builder.mul(q, m), row),
+                                vector, 8)
                 first = builder.add(builder.mul(q, o), column)
                 for j in range(lanes):
-                    w = builder.load(builder.gep(weights_.data,
-                                                 [builder.add(first, ir.Constant(i64, j))]))
-                    w = builder.insert_element(ir.Constant(vector, ir.Undefined), w,
-                                               ir.Constant(i32, 0))
-                    w = builder.shuffle_vector(w, ir.Constant(vector, ir.Undefined), splat)
+                    w = broadcast(builder, weights_.data,
+                                  builder.add(first, ir.Constant(i64, j)), vector)
                     count = builder.call(ctpop, [builder.xor(a, w)])
                     builder.store(builder.add(builder.load(sums[j]), count), sums[j])
             for j in range(lanes):
                 line = builder.add(builder.mul(builder.add(first_line, ir.Constant(i64, j)),
                                                stride), first_count)
-                target = builder.gep(counts_.data, [line])
-                builder.store(builder.load(sums[j]),
-                              builder.bitcast(target, vector.as_pointer()), align=8)
+                store_vector(builder, builder.load(sums[j]), counts_.data, line, 8)
             return context.get_dummy_value()
 
         return types.void(cols, weights_t, r, c, counts, at, line), codegen
@@ -335,6 +331,16 @@ def _xor_popcount_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
 
 _panel_16 = _xor_popcount_panel(16, LANES)
 _panel_8 = _xor_popcount_panel(8, LANES)
+
+
+@numba.njit(cache=True, inline="always")
+def channel_parts(channels: int, blocks: int, threads: int) -> tuple[int, int]:
+    """``(parts, channels per part)``: into how many parts of whole ``LANES`` panels a
+    product splits its output channels so that ``blocks`` blocks of output positions make
+    at least twice ``threads`` tasks (one part when there are blocks enough or one thread)."""
+    parts = max(1, min(channels // LANES, -(-2 * threads // blocks))) if threads > 1 else 1
+    per_part = -(-(channels // parts) // LANES) * LANES if parts > 1 else channels
+    return -(-channels // per_part), per_part
 
 
 @numba.njit(cache=True, inline="always")
@@ -403,9 +409,7 @@ def conv_gemm(cols: np.ndarray, weights_t: np.ndarray, taps: int, affines: np.nd
             coefficients[step, c] = affines[step, c] if flags[step] else identity
     add_residual = flags[4]
     blocks = (m + ROW_BLOCK - 1) // ROW_BLOCK
-    parts = max(1, min(o // LANES, -(-2 * threads // blocks))) if threads > 1 else 1
-    per_part = -(-(o // parts) // LANES) * LANES if parts > 1 else o
-    parts = -(-o // per_part)
+    parts, per_part = channel_parts(o, blocks, threads)
     for task in prange(blocks * parts):
         block, part = task // parts, task % parts
         r0 = block * ROW_BLOCK

@@ -20,6 +20,9 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from bnnas.export.fast_kernels import LANES, channel_parts
+from bnnas.export.panel_ir import broadcast, load_vector, store_vector
+
 
 @numba.njit(cache=True, inline="always")
 def _gather_tap(x: np.ndarray, n: int, c: int, i: int, j: int, sh: int, sw: int, ph: int,
@@ -49,7 +52,6 @@ def _gather_tap(x: np.ndarray, n: int, c: int, i: int, j: int, sh: int, sw: int,
 
 
 BAND_POSITIONS = 256  # output positions (whole rows) per parallel task of conv_into
-LANES = 8  # output channels summed together by the micro-kernel (register blocking)
 
 
 def _multiply_add_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
@@ -67,7 +69,7 @@ def _multiply_add_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
     de Geijn, ACM TOMS 2008, as :func:`bnnas.export.fast_kernels._xor_popcount_panel` for
     the binary convolutions).
     """
-    f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
+    f32, i64 = ir.FloatType(), ir.IntType(64)
     vector = ir.VectorType(f32, rows)
 
     @intrinsic
@@ -86,41 +88,34 @@ def _multiply_add_panel(rows: int, lanes: int):  # type: ignore[no-untyped-def]
             o = cgutils.unpack_tuple(builder, weights_.shape, 2)[1]
             stride = cgutils.unpack_tuple(builder, out_.shape, 2)[1]
             row, column, first_out = args[2], args[3], args[5]
-            splat = ir.Constant(ir.VectorType(i32, rows), None)
 
             def inputs(t):  # type: ignore[no-untyped-def]
-                at = builder.gep(cols_.data, [builder.add(builder.mul(t, m), row)])
-                return builder.load(builder.bitcast(at, vector.as_pointer()), align=4)
+                return load_vector(builder, cols_.data, builder.add(builder.mul(t, m), row),
+                                   vector, 4)
 
-            def broadcast(data, t, j):  # type: ignore[no-untyped-def]
+            def per_channel(data, t, j):  # type: ignore[no-untyped-def]
                 index = builder.add(builder.add(builder.mul(t, o), column), ir.Constant(i64, j))
-                w = builder.load(builder.gep(data, [index]))
-                w = builder.insert_element(ir.Constant(vector, ir.Undefined), w,
-                                           ir.Constant(i32, 0))
-                return builder.shuffle_vector(w, ir.Constant(vector, ir.Undefined), splat)
-
-            def weight(t, j):  # type: ignore[no-untyped-def]
-                return broadcast(weights_.data, t, j)
+                return broadcast(builder, data, index, vector)
 
             zero = ir.Constant(i64, 0)
             a = inputs(zero)
-            sums = [cgutils.alloca_once_value(builder, builder.fmul(a, weight(zero, j)))
-                    for j in range(lanes)]
+            sums = [cgutils.alloca_once_value(
+                builder, builder.fmul(a, per_channel(weights_.data, zero, j)))
+                for j in range(lanes)]
             with cgutils.for_range(builder, builder.sub(taps, ir.Constant(i64, 1))) as loop:
                 t = builder.add(loop.index, ir.Constant(i64, 1))
                 a = inputs(t)
                 for j in range(lanes):
-                    product = builder.fmul(a, weight(t, j))
+                    product = builder.fmul(a, per_channel(weights_.data, t, j))
                     builder.store(builder.fadd(builder.load(sums[j]), product), sums[j])
             for j in range(lanes):
                 value = builder.load(sums[j])
-                k = [broadcast(coefficients_.data, ir.Constant(i64, step), j)
+                k = [per_channel(coefficients_.data, ir.Constant(i64, step), j)
                      for step in range(3)]
                 value = builder.fadd(builder.fmul(builder.fadd(value, k[0]), k[1]), k[2])
                 line = builder.add(builder.mul(builder.add(column, ir.Constant(i64, j)),
                                                stride), first_out)
-                target = builder.gep(out_.data, [line])
-                builder.store(value, builder.bitcast(target, vector.as_pointer()), align=4)
+                store_vector(builder, value, out_.data, line, 4)
             return context.get_dummy_value()
 
         return types.void(cols, weights_t, r, c, out, at, coefficients), codegen
@@ -166,9 +161,7 @@ def conv_into(x: np.ndarray, weights_t: np.ndarray, groups: int, kh: int, kw: in
     band_rows = max(1, min(oh, BAND_POSITIONS // ow))
     bands = (oh + band_rows - 1) // band_rows
     blocks = n_images * groups * bands
-    parts = max(1, min(og // LANES, -(-2 * threads // blocks))) if threads > 1 else 1
-    per_part = -(-(og // parts) // LANES) * LANES if parts > 1 else og
-    parts = -(-og // per_part)
+    parts, per_part = channel_parts(og, blocks, threads)
     pad32 = np.float32(pad)
     for task in prange(blocks * parts):
         block, part = task // parts, task % parts
