@@ -39,7 +39,7 @@ from bnnas.export.packed import pack  # noqa: E402
 KERNELS: list[tuple[ModuleType, str]] = [
     (fast_kernels, name) for name in
     ("sign_pack_into", "im2col_bits_into", "conv_gemm", "pool2d_into", "global_avg_pool_into",
-     "channel_affine", "add_into", "copy_channels")
+     "channel_affine", "add_into", "copy_channels", "divide_into", "pad_into", "linear_into")
 ] + [(fast_real_conv, "conv_into"), (kernels, "pad_hw")]
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from bnnas.errors import ExportError
 from bnnas.export import kernels as K
@@ -60,7 +59,6 @@ class Engine:
         self._words: dict[tuple[str, int], list[np.ndarray]] = {}
         # Seconds spent per node type while not None (a benchmark's per-layer breakdown).
         self.timings: dict[str, float] | None = None
-        self._blas: ThreadpoolController | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> Engine:
@@ -83,18 +81,11 @@ class Engine:
                               f"{error}); export the model again") from None
 
     def run_graph(self, x: np.ndarray) -> np.ndarray:
-        """Logits of a checked float32 batch: the whole graph, with BLAS on one thread.
-
-        OpenBLAS rounds some products differently with one thread than with two (a 1x1
-        conv of 64 to 128 channels at 8x8 did here, as a product), so the classifier's
-        product (the one BLAS call left: convolutions sum their taps in a fixed order, see
-        :func:`~bnnas.export.kernels.conv2d`) runs on one thread, which makes the logits
-        independent of the machine's thread settings.
-        """
-        if self._blas is None:  # finding the loaded libraries takes a while: once per engine
-            self._blas = ThreadpoolController()
-        with self._blas.limit(limits=1, user_api="blas"):
-            return self.run(self.graph, x)
+        """Logits of a checked float32 batch: the whole graph. No step calls BLAS (sums run
+        in fixed orders, see :func:`~bnnas.export.kernels.conv2d` and
+        :func:`~bnnas.export.kernels.linear`), so the logits do not depend on the BLAS
+        library or the machine's thread settings."""
+        return self.run(self.graph, x)
 
     def predict(self, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """``(logits, predicted classes)`` of ``x``, run ``batch_size`` samples at a time."""
@@ -182,7 +173,7 @@ class Engine:
         """``conv(x)``, then the ``affine`` (a BN) if any, then ``+ residual`` if any: the tail
         of every binary block, which a faster engine runs as one pass over the output."""
         h = self.run(affine, self.run(conv, x))
-        return h if residual is None else h + residual
+        return h if residual is None else self.add(h, residual)
 
     def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
                   dilation: Pair, groups: int, pad_value: float = 0.0) -> np.ndarray:
@@ -191,13 +182,28 @@ class Engine:
         return K.conv2d(x, weight, stride, padding, dilation, groups, pad_value,
                         empty=self.empty)
 
+    def linear(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        """A classifier: ``x`` ``(N, K)`` times ``weight.T`` plus ``bias``
+        (:func:`bnnas.export.kernels.linear`)."""
+        return K.linear(x, weight, bias)
+
     def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a + b`` (a cell node's sum of its edges)."""
         return a + b
 
+    def divide(self, x: np.ndarray, count: int) -> np.ndarray:
+        """``x / count`` in float32 (a dense cell's mean of its inputs)."""
+        return x / np.float32(count)
+
     def concat_channels(self, arrays: list[np.ndarray]) -> np.ndarray:
         """The NCHW ``arrays`` side by side along the channels (a cell's output)."""
         return np.concatenate(arrays, axis=1)
+
+    def pad_hw(self, x: np.ndarray, top: int, bottom: int, left: int, right: int,
+               value: object) -> np.ndarray:
+        """``x`` with a border of ``value`` (:func:`bnnas.export.kernels.pad_hw`): the far
+        border a factorized reduction's shifted conv reads."""
+        return K.pad_hw(x, top, bottom, left, right, value)
 
     def empty(self, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         """A new array for a node's output: ``np.empty`` here; an engine may hand out memory
@@ -286,9 +292,7 @@ def _global_avg_pool(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
 
 @kernel("linear")
 def _linear(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
-    y = x.reshape(x.shape[0], -1) @ e.array(node["weight"]).T
-    bias = e.array(node["bias"])
-    return y if bias is None else y + bias
+    return e.linear(x.reshape(x.shape[0], -1), e.array(node["weight"]), e.array(node["bias"]))
 
 
 @kernel("rprelu")
@@ -322,7 +326,7 @@ def _factorized_conv(e: Engine, node: Node, x: np.ndarray) -> np.ndarray:
     odd_h, odd_w = x.shape[2] % 2, x.shape[3] % 2
     if (odd_h or odd_w or conv.get("type") != "binary_conv2d" or list(conv["kernel"]) != [1, 1]
             or list(conv["stride"]) != [2, 2] or list(conv["padding"]) != [0, 0]):
-        shifted = K.pad_hw(shifted, 0, 1, 0, 1, np.float32(node["pad_value"]))
+        shifted = e.pad_hw(shifted, 0, 1, 0, 1, np.float32(node["pad_value"]))
     b = e.run(conv, shifted)
     return e.concat_channels([a, b])
 
@@ -345,11 +349,11 @@ def _cell(e: Engine, node: Node, s0: np.ndarray, s1: np.ndarray) -> np.ndarray:
     for route in node["routes"]:
         terms = [e.run(node["edges"][edge], states[source]) for edge, source in route]
         total = _sum(e, terms)
-        states.append(total / np.float32(len(terms)) if node["mean"] else total)
+        states.append(e.divide(total, len(terms)) if node["mean"] else total)
     nodes = [states[i] for i in node["concat"]]
     if node["output"] == "add":
         total = _sum(e, nodes)
-        return total / np.float32(len(nodes)) if node["mean"] else total
+        return e.divide(total, len(nodes)) if node["mean"] else total
     return e.run(node["output_conv"], e.concat_channels(nodes))
 
 

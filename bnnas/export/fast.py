@@ -13,8 +13,10 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,7 @@ from bnnas.errors import ExportError
 from bnnas.export import kernels as K
 from bnnas.export.engine import Engine, Node, Pair
 from bnnas.export.fileformat import PackedFile
+from bnnas.export.tape import Tape, base_array
 
 
 def _compiled(module: str) -> ModuleType:
@@ -86,7 +89,17 @@ class FastEngine(Engine):
         self._packed_weights: dict[tuple[str, int], list[np.ndarray]] = {}
         self._signs: dict[tuple[int, str | None, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._plans: dict[tuple[int, int], _ConvPlan] = {}
-        self._no_residual = np.zeros((1, 1, 1), np.float32)  # conv_gemm's "nothing to add"
+        # Arrays made from the model alone, by the id of their base: what a tape may read
+        # without a recorded kernel having written it (see bnnas.export.tape).
+        self._constants: dict[int, np.ndarray] = {}
+        self._derived: dict[tuple[Any, ...], tuple[tuple[np.ndarray, ...], np.ndarray]] = {}
+        self._tape: Tape | None = None  # the last call's launches, replayed for its shape
+        self._tape_key: tuple[tuple[int, ...], int] | None = None  # its input shape, threads
+        self._recording: Tape | None = None
+        self._last_refusal: str | None = None  # why the last recorded call is not replayed
+        for array in packed.arrays.values():
+            self._constant(array)
+        self._no_residual = self._constant(np.zeros((1, 1, 1), np.float32))  # nothing to add
         self._real_weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # _transposed
         self._fused_coefficients: dict[tuple[int, int], tuple[Node, Node | None, np.ndarray]] = {}
         self._conv_coefficients: dict[int, np.ndarray] = {}  # identities, by channel count
@@ -104,7 +117,8 @@ class FastEngine(Engine):
             bits = np.ascontiguousarray(self.bits(name))
             per_group = bits.shape[0] // groups
             self._packed_weights[key] = [
-                self._kernels.pack_weights(bits[g * per_group : (g + 1) * per_group])
+                self._constant(self._kernels.pack_weights(
+                    bits[g * per_group : (g + 1) * per_group]))
                 for g in range(groups)
             ]
         return self._packed_weights[key]
@@ -134,12 +148,12 @@ class FastEngine(Engine):
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = plan.geometry
         oh, ow = K.out_size(h, kh, sh, ph, dh), K.out_size(w, kw, sw, pw, dw)
         if residual is not None and residual.shape != (n, plan.out_channels, oh, ow):
-            return self._packed_conv(node, x, affine, None) + residual  # broadcasting: unfused
+            return self.add(self._packed_conv(node, x, affine, None), residual)  # unfused
         if residual is None:
             flags, residual = plan.flags, self._no_residual
         else:
             flags = plan.flags_residual
-            residual = np.ascontiguousarray(residual).reshape(n, plan.out_channels, oh * ow)
+            residual = self._contiguous(residual).reshape(n, plan.out_channels, oh * ow)
         out = self.empty((n, plan.out_channels, oh, ow), np.float32)
         flat = out.reshape(n, plan.out_channels, oh * ow)
         self._threads_for(n * oh * ow)
@@ -148,11 +162,12 @@ class FastEngine(Engine):
             part = slice(g * cg, (g + 1) * cg)
             px = self.signs(x, plan.threshold_name, plan.threshold, part)
             cols = self._columns(weights_t.shape[0], n * oh * ow)
-            self._kernels.im2col_bits_into(px, plan.pad_words, cg, kh, kw, sh, sw, ph, pw, dh,
-                                           dw, oh, ow, cols)
+            self._launch(self._kernels.im2col_bits_into, px, plan.pad_words, cg, kh, kw, sh,
+                         sw, ph, pw, dh, dw, oh, ow, cols)
             self._threads_for(n * oh * ow, cols.size * weights_t.shape[1])
-            self._kernels.conv_gemm(cols, weights_t, cg * kh * kw, plan.affines[g], flags,
-                                    residual, flat, plan.offsets[g], self._current_threads)
+            self._launch(self._kernels.conv_gemm, cols, weights_t, cg * kh * kw,
+                         plan.affines[g], flags, residual, flat, plan.offsets[g],
+                         self._current_threads)
         return out
 
     def _columns(self, words: int, positions: int) -> np.ndarray:
@@ -201,6 +216,9 @@ class FastEngine(Engine):
             affines=[np.ascontiguousarray(affines[:, offsets[g] : offsets[g + 1]])
                      for g in range(groups)],
             offsets=[int(o) for o in offsets[:-1]], flags=flags, flags_residual=flags_residual)
+        for array in (*plan.rows, plan.threshold, plan.pad_words, *plan.affines, plan.flags,
+                      plan.flags_residual):
+            self._constant(array)
         self._plans[key] = plan
         return plan
 
@@ -220,30 +238,71 @@ class FastEngine(Engine):
         hit = self._signs.get(key)
         if hit is not None and hit[0] is x:
             return hit[1]
-        values = np.ascontiguousarray(x[:, part])
+        values = self._contiguous(x[:, part])
         n, c, h, w = values.shape
         px = self.empty((n, (c + 63) // 64, h, w), np.uint64)
-        self._kernels.sign_pack_into(values, np.ascontiguousarray(threshold[part]), px)
+        self._launch(self._kernels.sign_pack_into, values,
+                     np.ascontiguousarray(threshold[part]), px)
         self._signs[key] = (x, px)  # holding x keeps its id from being reused in this pass
         return px
 
     def run_graph(self, x: np.ndarray) -> np.ndarray:
-        """The graph (with BLAS on one thread, as the reference runs it). That also keeps
-        BLAS worker threads, which spin for a while after each product, from starving the
-        compiled kernels' threads on few cores."""
+        """The graph; a call of the same shape as the last one replays its recorded kernel
+        launches instead of walking the graph again (:mod:`bnnas.export.tape`: the same
+        kernels on the same arrays, so the same logits). While ``timings`` are on, every call
+        walks the graph (the timings are per node)."""
         import numba
 
         with self._busy:
             before = self._current_threads = numba.get_num_threads()
+            tape, key = self._tape, (x.shape, self.threads)
+            if tape is not None and self._tape_key == key and self.timings is None:
+                return tape.replay(x, self._set_threads, before)
+            self._tape = None  # its arrays are handed out again below
             self._signs.clear()
             self._handed_out = 0
             try:
-                logits = super().run_graph(x)
+                if self.timings is None:
+                    tape = self._recording = Tape(self.empty(x.shape, np.float32),
+                                                  self._is_constant)
+                    np.copyto(tape.input, x)
+                    scratch = self._scratch
+                    logits = super().run_graph(tape.input)
+                    if scratch is not self._scratch:  # the first call sizes the im2col buffer
+                        tape.broken = "the im2col buffer grew"
+                    if tape.finish(logits):
+                        self._tape, self._tape_key = tape, key
+                    self._last_refusal = tape.broken
+                else:
+                    logits = super().run_graph(x)
             finally:
+                self._recording = None
                 self._signs.clear()
                 self._set_threads(before)
             # the next call writes into the kept arrays, and logits may be one of them
             return logits.copy() if self._held else logits
+
+    @property
+    def replaying(self) -> str:
+        """Whether the next call of the last call's shape replays its kernel launches:
+        ``"yes"``, or why not (see :mod:`bnnas.export.tape`)."""
+        if self._tape is not None:
+            return "yes"
+        return "no call recorded yet" if self._last_refusal is None else self._last_refusal
+
+    def linear(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        """The compiled classifier (:func:`bnnas.export.fast_kernels.linear_into`): the
+        reference's sums, one image per thread task."""
+        if x.dtype != np.float32 or weight.dtype != np.float32:
+            return super().linear(x, weight, bias)
+        x = self._contiguous(x)
+        out = self.empty((x.shape[0], weight.shape[0]), np.float32)
+        self._threads_for(x.shape[0], x.size * weight.shape[0])
+        columns = self._derived_constant(
+            "columns", lambda: np.ascontiguousarray(weight.T, np.float32), weight)
+        self._launch(self._kernels.linear_into, x, columns,
+                     self._per_channel(bias, weight.shape[0]), bias is not None, out)
+        return out
 
     def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a + b`` compiled, on the engine's threads, into a kept array (a cell node's
@@ -252,7 +311,16 @@ class FastEngine(Engine):
             return super().add(a, b)
         out = self.empty(a.shape, np.float32)
         self._threads_for(a.shape[0] * a.shape[2] * a.shape[3])
-        self._kernels.add_into(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
+        self._launch(self._kernels.add_into, self._contiguous(a), self._contiguous(b), out)
+        return out
+
+    def divide(self, x: np.ndarray, count: int) -> np.ndarray:
+        """``x / count`` compiled, into a kept array (a dense cell's mean)."""
+        if x.ndim != 4 or x.dtype != np.float32:
+            return super().divide(x, count)
+        out = self.empty(x.shape, np.float32)
+        self._threads_for(x.shape[0] * x.shape[2] * x.shape[3])
+        self._launch(self._kernels.divide_into, self._contiguous(x), np.float32(count), out)
         return out
 
     def concat_channels(self, arrays: list[np.ndarray]) -> np.ndarray:
@@ -266,7 +334,8 @@ class FastEngine(Engine):
         self._threads_for(n * h * w)
         channel = 0
         for a in arrays:
-            self._kernels.copy_channels(np.ascontiguousarray(a), out, channel)
+            self._launch(self._kernels.copy_channels, self._contiguous(a), out,
+                         channel)
             channel += a.shape[1]
         return out
 
@@ -293,6 +362,8 @@ class FastEngine(Engine):
             self._kept.extend([None] * (index + 1 - len(self._kept)))
             self._kept[index] = array
             self._held += array.nbytes
+        elif self._recording is not None:  # a replay would hold it beyond the budget
+            self._recording.broken = "the node outputs exceed reuse_bytes"
         return array
 
     def real_conv(self, x: np.ndarray, weight: np.ndarray, stride: Pair, padding: Pair,
@@ -310,14 +381,14 @@ class FastEngine(Engine):
         if coefficients is None:  # the sums as they are: built once per channel count
             coefficients = self._conv_coefficients.get(o)
             if coefficients is None:
-                coefficients = self._conv_coefficients[o] = self._coefficients(
-                    o, None, None, None)
+                coefficients = self._conv_coefficients[o] = self._constant(
+                    self._coefficients(o, None, None, None))
         self._threads_for(n * oh * ow, n * oh * ow * o * cg * kh * kw // 8)
         out = self.empty((n, o, oh, ow), np.float32)
-        self._real_kernels.conv_into(np.ascontiguousarray(x), self._transposed(weight), groups,
-                                     kh, kw, *stride, *padding, *dilation, pad_value,
-                                     out.reshape(n, o, oh * ow), coefficients,
-                                     self._current_threads)
+        self._launch(self._real_kernels.conv_into, self._contiguous(x),
+                     self._transposed(weight), groups, kh, kw, *stride, *padding, *dilation,
+                     pad_value, coefficients, out.reshape(n, o, oh * ow),
+                     self._current_threads)
         return out
 
     def _conv_node(self, conv: Node, affine: Node | None, x: np.ndarray) -> np.ndarray:
@@ -329,10 +400,10 @@ class FastEngine(Engine):
         key = (id(conv), id(affine))
         hit = self._fused_coefficients.get(key)
         if hit is None or hit[0] is not conv or hit[1] is not affine:
-            hit = self._fused_coefficients[key] = (conv, affine, self._coefficients(
-                len(weight), self.array(conv["bias"]),
-                None if affine is None else self.array(affine["scale"]),
-                None if affine is None else self.array(affine["bias"])))
+            hit = self._fused_coefficients[key] = (conv, affine, self._constant(
+                self._coefficients(len(weight), self.array(conv["bias"]),
+                                   None if affine is None else self.array(affine["scale"]),
+                                   None if affine is None else self.array(affine["bias"]))))
         stride, padding, dilation = (tuple(conv[key]) for key in ("stride", "padding", "dilation"))
         out = self.real_conv(x, weight, stride, padding, dilation, conv["groups"],
                              coefficients=hit[2])
@@ -354,7 +425,8 @@ class FastEngine(Engine):
         once per weight array."""
         hit = self._real_weights.get(id(weight))
         if hit is None or hit[0] is not weight:
-            rows = np.ascontiguousarray(weight.reshape(len(weight), -1).T, np.float32)
+            rows = self._constant(
+                np.ascontiguousarray(weight.reshape(len(weight), -1).T, np.float32))
             hit = self._real_weights[id(weight)] = (weight, rows)
         return hit[1]
 
@@ -362,14 +434,15 @@ class FastEngine(Engine):
              ceil_mode: bool, count_include_pad: bool,
              negate: np.ndarray | None = None) -> np.ndarray:
         """The compiled pool; a max pool takes the minimum of the channels ``negate`` marks."""
+        if x.ndim != 4 or x.dtype != np.float32:
+            return super().pool(x, kind, kernel, stride, padding, ceil_mode, count_include_pad)
         oh = K.out_size(x.shape[2], kernel[0], stride[0], padding[0], ceil_mode=ceil_mode)
         ow = K.out_size(x.shape[3], kernel[1], stride[1], padding[1], ceil_mode=ceil_mode)
         self._threads_for(x.shape[0] * oh * ow)
         out = self.empty((x.shape[0], x.shape[1], oh, ow), np.float32)
-        self._kernels.pool2d_into(np.ascontiguousarray(x, np.float32), kind == "max", *kernel,
-                                  *stride, *padding, count_include_pad,
-                                  negate if negate is not None
-                                  else np.zeros(x.shape[1], np.bool_), out)
+        self._launch(self._kernels.pool2d_into, self._contiguous(x),
+                     kind == "max", *kernel, *stride, *padding, count_include_pad,
+                     negate if negate is not None else self._zeros(x.shape[1], np.bool_), out)
         return out
 
     def global_avg_pool(self, x: np.ndarray) -> np.ndarray:
@@ -378,23 +451,22 @@ class FastEngine(Engine):
         n, c, h, w = x.shape
         self._threads_for(n * h * w)  # the pixels read per channel
         out = self.empty((n, c, 1, 1), np.float32)
-        self._kernels.global_avg_pool_into(np.ascontiguousarray(x), out.reshape(-1))
+        self._launch(self._kernels.global_avg_pool_into, self._contiguous(x), out.reshape(-1))
         return out
 
     def affine(self, x: np.ndarray, scale: np.ndarray | None,
                bias: np.ndarray | None) -> np.ndarray:
         if x.ndim != 4 or x.dtype != np.float32:
             return super().affine(x, scale, bias)
-        return self._affine_into(np.ascontiguousarray(x), scale, bias, None)
+        return self._affine_into(self._contiguous(x), scale, bias, None)
 
     def _affine_into(self, x: np.ndarray, scale: np.ndarray | None, bias: np.ndarray | None,
                      out: np.ndarray | None) -> np.ndarray:
         c = x.shape[1]
         self._threads_for(x.shape[0] * x.shape[2] * x.shape[3])
-        return self._kernels.channel_affine(x, _slice(scale, 0, c), _slice(bias, 0, c),
-                                            scale is not None, bias is not None,
-                                            self.empty(x.shape, np.float32) if out is None
-                                            else out)
+        return self._launch(self._kernels.channel_affine, x, self._per_channel(scale, c),
+                            self._per_channel(bias, c), scale is not None, bias is not None,
+                            self.empty(x.shape, np.float32) if out is None else out)
 
     def run(self, node: Node | None, *inputs: np.ndarray) -> np.ndarray:
         if node is not None and node.get("type") == "sequential":
@@ -431,8 +503,9 @@ class FastEngine(Engine):
             if (_is_type(layer, "affine") and _is_type(following, "pool")
                     and following["kind"] == "max" and h.ndim == 4 and h.dtype == np.float32):
                 scale = self.array(layer["scale"])
-                negate = (np.zeros(h.shape[1], np.bool_) if scale is None
-                          else np.ascontiguousarray(scale.reshape(-1) < 0))
+                negate = (self._zeros(h.shape[1], np.bool_) if scale is None
+                          else self._derived_constant(
+                              "negative", lambda scale=scale: scale.reshape(-1) < 0, scale))
                 tic = time.perf_counter()
                 h = self.pool(h, "max", tuple(following["kernel"]), tuple(following["stride"]),
                               tuple(following["padding"]), following["ceil_mode"],
@@ -451,6 +524,74 @@ class FastEngine(Engine):
             i += 1
         return h
 
+    def _contiguous(self, x: np.ndarray) -> np.ndarray:
+        """``x`` as a C-contiguous array: itself, or a float32 NCHW view (a shifted or
+        channel-sliced state) copied by the compiled kernel into an array of the engine."""
+        if x.flags.c_contiguous:
+            return x
+        if x.ndim != 4 or x.dtype != np.float32:
+            return np.ascontiguousarray(x)
+        return self.pad_hw(x, 0, 0, 0, 0, np.float32(0))
+
+    def pad_hw(self, x: np.ndarray, top: int, bottom: int, left: int, right: int,
+               value: object) -> np.ndarray:
+        """The compiled border (:func:`bnnas.export.fast_kernels.pad_into`) for float32
+        NCHW ``x`` of any strides, into an array of the engine."""
+        if x.ndim != 4 or x.dtype != np.float32:
+            return super().pad_hw(x, top, bottom, left, right, value)
+        n, c, h, w = x.shape
+        out = self.empty((n, c, h + top + bottom, w + left + right), np.float32)
+        self._threads_for(n * out.shape[2] * out.shape[3])
+        self._launch(self._kernels.pad_into, x, top, left, np.float32(value), out)
+        return out
+
+    def _per_channel(self, values: np.ndarray | None, channels: int) -> np.ndarray:
+        """A model array of ``channels`` values as contiguous float32; zeros when absent (a
+        placeholder: the kernels skip the operation then)."""
+        if values is None:
+            return self._zeros(channels, np.float32)
+        flat = values.reshape(-1)[:channels]
+        if flat.dtype == np.float32 and flat.flags.c_contiguous:
+            return flat
+        return self._derived_constant(
+            ("float32", channels), lambda: np.ascontiguousarray(flat, np.float32), values)
+
+    def _zeros(self, length: int, dtype: type) -> np.ndarray:
+        """A constant array of ``length`` zeros, made once per length and type."""
+        return self._derived_constant(("zeros", length, np.dtype(dtype).str),
+                                      lambda: np.zeros(length, dtype))
+
+    def _derived_constant(self, key: Any, make: Callable[[], np.ndarray],
+                          *sources: np.ndarray) -> np.ndarray:
+        """The array ``make()`` derives from the model arrays ``sources`` alone (no input
+        value), made at its first use and kept as a constant; ``key`` tells apart what is
+        derived from the same sources."""
+        full = (key, *(id(a) for a in sources))
+        hit = self._derived.get(full)
+        if hit is None or any(a is not b for a, b in zip(hit[0], sources, strict=True)):
+            hit = self._derived[full] = (sources, self._constant(make()))
+        return hit[1]
+
+    def _constant(self, array: np.ndarray) -> np.ndarray:
+        """Declare ``array`` a constant of the model (its memory never holds input-derived
+        values): a tape may read it without a recorded kernel having written it."""
+        base = base_array(array)
+        self._constants[id(base)] = base
+        return array
+
+    def _is_constant(self, base: np.ndarray) -> bool:
+        """Whether the array base ``base`` holds model constants (the packed file's arrays,
+        and what the engine derived from them alone)."""
+        return id(base) in self._constants
+
+    def _launch(self, kernel: Callable[..., Any], *args: Any) -> Any:
+        """Run a compiled kernel on the engine's current threads, recording it when a call
+        is being recorded (:class:`~bnnas.export.tape.Tape`; the kernel writes its last
+        array argument)."""
+        if self._recording is not None:
+            self._recording.record(kernel, args, self._current_threads)
+        return kernel(*args)
+
     def _time(self, key: str, tic: float) -> None:
         """Add the time since ``tic`` to node type ``key`` when timings are on."""
         if self.timings is not None:
@@ -467,9 +608,3 @@ def _packable(node: Node) -> bool:
             and node["pad_value"] in (-1.0, 1.0))
 
 
-def _slice(values: np.ndarray | None, start: int, length: int) -> np.ndarray:
-    """``values[start : start + length]`` as contiguous float32; zeros when absent (a
-    placeholder: the kernels skip the operation then)."""
-    if values is None:
-        return np.zeros(length, np.float32)
-    return np.ascontiguousarray(values.reshape(-1)[start : start + length], np.float32)

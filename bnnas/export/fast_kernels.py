@@ -452,6 +452,18 @@ def add_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
 
 
 @numba.njit(parallel=True, cache=True)
+def divide_into(a: np.ndarray, divisor: float, out: np.ndarray) -> None:
+    """``out = a / divisor`` for C-contiguous float32 NCHW arrays, plane by plane (a true
+    float32 division, as numpy's: not a product with the reciprocal)."""
+    n, c, h, w = a.shape
+    x, z = a.reshape(n * c, h * w), out.reshape(n * c, h * w)
+    d = np.float32(divisor)
+    for plane in prange(n * c):
+        for p in range(h * w):
+            z[plane, p] = x[plane, p] / d
+
+
+@numba.njit(parallel=True, cache=True)
 def copy_channels(source: np.ndarray, out: np.ndarray, first: int) -> None:
     """``out[:, first : first + C] = source`` for C-contiguous float32 NCHW arrays (a
     concatenation along the channels, one part at a time), plane by plane."""
@@ -686,3 +698,52 @@ def channel_affine(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, has_scale
                     v = v + t
                 out[b, ch, y, xx] = v
     return out
+
+
+@numba.njit(parallel=True, cache=True)
+def linear_into(x: np.ndarray, columns: np.ndarray, bias: np.ndarray, has_bias: bool,
+                out: np.ndarray) -> None:
+    """``x`` ``(N, K)`` times the weight given as ``columns`` ``(K, O)`` (its transpose),
+    plus ``bias``, into ``out`` ``(N, O)``, as :func:`bnnas.export.kernels.linear` sums: the
+    products of each output added input by input from the first, each rounded before it is
+    added. One task per image; its inner loop runs across the outputs, each output's sum
+    keeping its own order, so it vectorizes without reordering any sum."""
+    n, k_count = x.shape
+    o = columns.shape[1]
+    for b in prange(n):
+        row = out[b]
+        first = x[b, 0]
+        for j in range(o):
+            row[j] = first * columns[0, j]
+        for k in range(1, k_count):
+            value = x[b, k]
+            for j in range(o):
+                row[j] = row[j] + value * columns[k, j]
+        if has_bias:
+            for j in range(o):
+                row[j] = row[j] + bias[j]
+
+
+@numba.njit(parallel=True, cache=True)
+def pad_into(x: np.ndarray, top: int, left: int, value: float, out: np.ndarray) -> None:
+    """float32 NCHW ``x``, of any strides (a view: a state shifted by a pixel, a slice of
+    its channels), copied into ``out`` with its first pixel at row ``top`` and column
+    ``left``, and ``value`` all around it (out's size says how much)."""
+    n, c, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    fill = np.float32(value)
+    for plane in prange(n * c):
+        b, ch = plane // c, plane % c
+        for y in range(oh):
+            row = out[b, ch, y]
+            source_y = y - top
+            if source_y < 0 or source_y >= h:
+                for xo in range(ow):
+                    row[xo] = fill
+                continue
+            for xo in range(left):
+                row[xo] = fill
+            for xo in range(w):
+                row[left + xo] = x[b, ch, source_y, xo]
+            for xo in range(left + w, ow):
+                row[xo] = fill

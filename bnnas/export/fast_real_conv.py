@@ -139,8 +139,8 @@ def _sum_one(cols: np.ndarray, weights_t: np.ndarray, q: int, ch: int, out: np.n
 
 @numba.njit(parallel=True, cache=True)
 def conv_into(x: np.ndarray, weights_t: np.ndarray, groups: int, kh: int, kw: int, sh: int,
-              sw: int, ph: int, pw: int, dh: int, dw: int, pad: float, out: np.ndarray,
-              coefficients: np.ndarray, threads: int = 1) -> None:
+              sw: int, ph: int, pw: int, dh: int, dw: int, pad: float,
+              coefficients: np.ndarray, out: np.ndarray, threads: int = 1) -> None:
     """The real convolution of float32 NCHW ``x`` into ``out`` ``(N, O, OH * OW)``:
     ``weights_t`` is the weight ``(O, C / groups, kh, kw)`` flattened and transposed,
     ``(taps, O)``; each sum ``s`` is written as ``((s + k[0]) * k[1]) + k[2]``, ``k`` the

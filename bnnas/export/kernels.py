@@ -182,6 +182,22 @@ def global_avg_pool(x: np.ndarray) -> np.ndarray:
     return (sums / np.float32(h * w)).reshape(n, c, 1, 1)
 
 
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """``x @ weight.T + bias`` for float32 ``x`` ``(N, K)`` and ``weight`` ``(O, K)``, as a sum
+    of one product per input from the first on, each product rounded to float32 before it is
+    added, then the bias. A BLAS product would sum in an order of its own, which changes with
+    the library, the CPU and the thread count (OpenBLAS rounded a product differently on one
+    thread than on two here); this order is fixed, so a compiled kernel reproduces it bit for
+    bit (:func:`bnnas.export.fast_kernels.linear_into`)."""
+    columns = np.ascontiguousarray(weight.T, dtype=np.float32)  # (K, O): one row per input
+    y = x[:, :1] * columns[0]
+    term = np.empty_like(y)
+    for k in range(1, len(columns)):
+        np.multiply(x[:, k : k + 1], columns[k], out=term)
+        y += term
+    return y if bias is None else y + bias
+
+
 def channel_affine(x: np.ndarray, scale: np.ndarray | None, bias: np.ndarray | None) -> np.ndarray:
     """``x * scale[c] + bias[c]`` per channel (a folded BN, a conv's scale or bias)."""
     shape = (1, -1) + (1,) * (x.ndim - 2)

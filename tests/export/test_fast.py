@@ -240,6 +240,36 @@ def test_compiled_sum_and_concatenation_equal_numpy(make_zoo_source):
     assert twice.dtype == np.float64 and twice.shape == (3, 10, 6, 7)
 
 
+def test_compiled_division_and_border_equal_numpy(make_zoo_source):
+    """A dense cell's mean divides (not a product with the reciprocal: other roundings);
+    the border copies views of any strides (a state shifted by a pixel, a channel slice,
+    swapped axes) with the value around them; both as numpy does, bit for bit."""
+    engine = FastEngine(pack(make_zoo_source("bresnet_small", (1, 28, 28))))
+    x = np.random.default_rng(10).standard_normal((2, 6, 7, 9)).astype(np.float32)
+    for count in (3, 7):
+        np.testing.assert_array_equal(engine.divide(x, count), x / np.float32(count))
+    for view in (x[:, :, 1:, 1:], x[:, 2:5], x.transpose(0, 1, 3, 2), x):
+        for pads in ((0, 1, 0, 1), (2, 0, 3, 1), (0, 0, 0, 0)):
+            got = engine.pad_hw(view, *pads, np.float32(-1.0))
+            np.testing.assert_array_equal(got, K.pad_hw(view, *pads, np.float32(-1.0)))
+            assert got.flags.c_contiguous
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compiled_linear_equals_the_reference_linear(make_zoo_source, with_bias, threads):
+    """The classifier kernel sums in the reference's order, bit for bit, at sizes where a
+    fused multiply-add or a reordered sum would round differently somewhere (512 inputs,
+    1000 outputs, a birealnet18 head)."""
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((5, 512)) * 2).astype(np.float32)
+    w = rng.standard_normal((1000, 512)).astype(np.float32)
+    b = rng.standard_normal(1000).astype(np.float32) if with_bias else None
+    engine = FastEngine(pack(make_zoo_source("bresnet_small", (1, 28, 28))), threads)
+    np.testing.assert_array_equal(engine.linear(x, w, b), K.linear(x, w, b))
+    np.testing.assert_array_equal(engine.linear(x[:1], w, b), K.linear(x[:1], w, b))
+
+
 def test_fast_engine_gives_the_reference_logits(make_zoo_source, make_genotype_source,
                                                 genotypes):
     x28 = np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32)

@@ -61,7 +61,7 @@ def test_every_output_is_written_in_any_split(channels, groups, threads):
     out = np.full((1, channels, 81), np.nan, np.float32)
     identity = np.array([[-0.0], [1.0], [-0.0]], np.float32).repeat(channels, axis=1)
     fast_real_conv.conv_into(x, np.ascontiguousarray(w.reshape(channels, -1).T), groups, 3, 3,
-                             1, 1, 1, 1, 1, 1, 0.0, out, identity, threads)
+                             1, 1, 1, 1, 1, 1, 0.0, identity, out, threads)
     assert not np.isnan(out).any()
     np.testing.assert_array_equal(out.reshape(1, channels, 9, 9),
                                   K.conv2d(x, w, (1, 1), (1, 1), (1, 1), groups))

@@ -112,6 +112,25 @@ def test_real_conv_sums_its_taps_in_the_weights_order():
             np.testing.assert_array_equal(got[:, o], total)
 
 
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_linear_sums_its_inputs_in_order_then_adds_the_bias(with_bias):
+    """``x @ W.T + b`` as the float32 sum of each output's products from the first input on,
+    each rounded before it is added, then the bias: a fixed order a compiled kernel
+    reproduces, close to torch's (BLAS) result."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3, 40)) * 3).astype(np.float32)
+    w = rng.standard_normal((7, 40)).astype(np.float32)
+    b = rng.standard_normal(7).astype(np.float32) if with_bias else None
+    got = K.linear(x, w, b)
+    total = x[:, :1] * w[:, 0]
+    for k in range(1, 40):
+        total = total + x[:, k : k + 1] * w[:, k]
+    np.testing.assert_array_equal(got, total if b is None else total + b)
+    direct = F.linear(torch.from_numpy(x), torch.from_numpy(w),
+                      None if b is None else torch.from_numpy(b))
+    np.testing.assert_allclose(got, direct.numpy(), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 4, 4), (1, 5, 7, 7), (3, 2, 1, 1), (2, 4, 14, 9)])
 def test_global_avg_pool_is_the_mean_summed_in_row_major_order(shape):
     x = rand(*shape, seed=4) * 3
