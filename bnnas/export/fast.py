@@ -1,9 +1,12 @@
 """The fast engine: the reference engine with its heavy nodes compiled by numba.
 
-Binary convolutions (sign, pack, popcount GEMM, scale and bias in one pass each), pools and
-channel affines run as the parallel kernels of :mod:`bnnas.export.fast_kernels`; everything
-else is the reference engine's. The kernels compute the same integers and the same float32
-operations in the same order, so the logits are identical to the reference engine's. Needs
+Binary convolutions (sign, pack, popcount GEMM, scale and bias in one pass each), real
+convolutions (:mod:`bnnas.export.fast_real_conv`), pools, channel affines, cell sums and
+means, concatenations, borders and the classifier run as the parallel kernels of
+:mod:`bnnas.export.fast_kernels`; anything else is the reference engine's. The kernels
+compute the same integers and the same float32 operations in the same order, so the logits
+are identical to the reference engine's. A call of the last call's input shape replays that
+call's recorded kernel launches instead of walking the graph (:mod:`bnnas.export.tape`). Needs
 the ``fast`` extra (``pip install 'bnnas[fast]'``: numba); the kernels use as many threads as
 ``numba.set_num_threads`` (default: the CPU count, or ``NUMBA_NUM_THREADS``).
 """
