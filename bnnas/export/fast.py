@@ -103,9 +103,6 @@ class FastEngine(Engine):
         for array in packed.arrays.values():
             self._constant(array)
         self._no_residual = self._constant(np.zeros((1, 1, 1), np.float32))  # nothing to add
-        self._real_weights: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # _transposed
-        self._fused_coefficients: dict[tuple[int, int], tuple[Node, Node | None, np.ndarray]] = {}
-        self._conv_coefficients: dict[int, np.ndarray] = {}  # identities, by channel count
         self._scratch = np.empty(0, np.uint64)  # see _columns
         self.reuse_bytes = reuse_bytes  # see empty
         self._kept: list[np.ndarray | None] = []
@@ -381,11 +378,8 @@ class FastEngine(Engine):
         o, cg, kh, kw = weight.shape
         oh = K.out_size(h, kh, stride[0], padding[0], dilation[0])
         ow = K.out_size(w, kw, stride[1], padding[1], dilation[1])
-        if coefficients is None:  # the sums as they are: built once per channel count
-            coefficients = self._conv_coefficients.get(o)
-            if coefficients is None:
-                coefficients = self._conv_coefficients[o] = self._constant(
-                    self._coefficients(o, None, None, None))
+        if coefficients is None:  # the sums as they are
+            coefficients = self._coefficients(o, None, None, None)
         self._threads_for(n * oh * ow, n * oh * ow * o * cg * kh * kw // 8)
         out = self.empty((n, o, oh, ow), np.float32)
         self._launch(self._real_kernels.conv_into, self._contiguous(x),
@@ -400,38 +394,40 @@ class FastEngine(Engine):
         in its order, instead of the sums and two more passes over them."""
         tic = time.perf_counter()
         weight = self.array(conv["weight"])
-        key = (id(conv), id(affine))
-        hit = self._fused_coefficients.get(key)
-        if hit is None or hit[0] is not conv or hit[1] is not affine:
-            hit = self._fused_coefficients[key] = (conv, affine, self._constant(
-                self._coefficients(len(weight), self.array(conv["bias"]),
-                                   None if affine is None else self.array(affine["scale"]),
-                                   None if affine is None else self.array(affine["bias"]))))
+        coefficients = self._coefficients(
+            len(weight), self.array(conv["bias"]),
+            None if affine is None else self.array(affine["scale"]),
+            None if affine is None else self.array(affine["bias"]))
         stride, padding, dilation = (tuple(conv[key]) for key in ("stride", "padding", "dilation"))
         out = self.real_conv(x, weight, stride, padding, dilation, conv["groups"],
-                             coefficients=hit[2])
+                             coefficients=coefficients)
         self._time("conv2d", tic)
         return out
 
-    @staticmethod
-    def _coefficients(channels: int, bias: np.ndarray | None, scale: np.ndarray | None,
+    def _coefficients(self, channels: int, bias: np.ndarray | None, scale: np.ndarray | None,
                       shift: np.ndarray | None) -> np.ndarray:
         """``(3, channels)`` float32: ``bias``, ``scale``, ``shift``, each missing one as its
-        exact identity (``x + -0.0`` and ``x * 1`` return ``x`` bit for bit)."""
-        out = np.empty((3, channels), np.float32)
-        for row, values, identity in ((0, bias, -0.0), (1, scale, 1.0), (2, shift, -0.0)):
-            out[row] = identity if values is None else values.reshape(-1)
-        return out
+        exact identity (``x + -0.0`` and ``x * 1`` return ``x`` bit for bit); built once per
+        combination of model arrays."""
+        parts = (bias, scale, shift)
+
+        def make() -> np.ndarray:
+            out = np.empty((3, channels), np.float32)
+            for row, (values, identity) in enumerate(zip(parts, (-0.0, 1.0, -0.0),
+                                                         strict=True)):
+                out[row] = identity if values is None else values.reshape(-1)
+            return out
+
+        return self._derived_constant(("coefficients", channels, *(p is None for p in parts)),
+                                      make, *(p for p in parts if p is not None))
 
     def _transposed(self, weight: np.ndarray) -> np.ndarray:
         """A real conv weight ``(O, C / groups, KH, KW)`` as ``(taps, O)`` float32, built
         once per weight array."""
-        hit = self._real_weights.get(id(weight))
-        if hit is None or hit[0] is not weight:
-            rows = self._constant(
-                np.ascontiguousarray(weight.reshape(len(weight), -1).T, np.float32))
-            hit = self._real_weights[id(weight)] = (weight, rows)
-        return hit[1]
+        return self._derived_constant(
+            "transposed",
+            lambda: np.ascontiguousarray(weight.reshape(len(weight), -1).T, np.float32),
+            weight)
 
     def pool(self, x: np.ndarray, kind: str, kernel: Pair, stride: Pair, padding: Pair,
              ceil_mode: bool, count_include_pad: bool,
