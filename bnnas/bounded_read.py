@@ -20,3 +20,28 @@ def read_bounded(path: str | Path, limit: int) -> bytes | None:
     with open(path, "rb") as handle:
         data = handle.read(limit + 1)
     return None if len(data) > limit else data
+
+
+def read_small_text(path: str | Path, limit: int, kind: str,
+                    error: type[Exception]) -> str:
+    """The UTF-8 text of a small file of the given ``kind`` ("config", "genotype", ...).
+
+    Every problem (missing, unreadable, above ``limit`` bytes, not UTF-8) raises ``error``
+    with one line that names the file and what to do, so each reader of a small file speaks
+    to the user the same way.
+    """
+    try:
+        data = read_bounded(path, limit)
+    except FileNotFoundError:
+        raise error(f"{kind} file {str(path)!r} not found; check the path") from None
+    except OSError as problem:
+        raise error(f"cannot read {kind} file {str(path)!r} "
+                    f"({problem.strerror or problem})") from None
+    if data is None:
+        raise error(f"{kind} file {str(path)!r} is above the {limit} bytes limit; "
+                    f"is it a {kind} file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{kind} file {str(path)!r} is not UTF-8 text; is it a {kind} file?"
+                    ) from None

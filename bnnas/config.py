@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from bnnas.bounded_read import read_bounded
+from bnnas.bounded_read import read_small_text
 from bnnas.errors import ConfigError
 
 C = TypeVar("C")
@@ -176,18 +176,7 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping with the safe loader; errors name the file."""
     path = Path(path)
-    try:
-        data = read_bounded(path, MAX_CONFIG_BYTES)
-        if data is None:
-            raise ConfigError(
-                f"config file {str(path)!r} holds more than {MAX_CONFIG_BYTES} bytes; is it a "
-                "config file?"
-            )
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} not found; check the path") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {error}") from None
+    text = read_small_text(path, MAX_CONFIG_BYTES, "config", ConfigError)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

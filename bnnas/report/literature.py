@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bnnas.bounded_read import read_bounded
+from bnnas.bounded_read import read_small_text
 from bnnas.errors import ReportError
 from bnnas.report.aggregate import Summary
 
@@ -56,16 +56,10 @@ def _entry(item: Any, where: str) -> Summary:
 
 def load_literature(path: str | Path) -> list[Summary]:
     """The published entries of ``path``; any problem is a one-line :class:`ReportError`."""
+    text = read_small_text(path, MAX_BYTES, "literature", ReportError)
     try:
-        data = read_bounded(path, MAX_BYTES)
-    except OSError as error:
-        raise ReportError(f"cannot read literature file {str(path)!r} "
-                          f"({error.strerror or error})") from None
-    if data is None:
-        raise ReportError(f"literature file {str(path)!r} is larger than {MAX_BYTES} bytes")
-    try:
-        document = yaml.safe_load(data.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as error:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ReportError(f"literature file {str(path)!r} is not YAML/JSON ({first})") from None
     if isinstance(document, dict) and "rows" in document:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bnnas.bounded_read import read_bounded
+from bnnas.bounded_read import read_small_text
 from bnnas.errors import BnnasError, ConfigError, GenotypeError
 from bnnas.space.genotype import FORMAT as GENOTYPE_FORMAT
 from bnnas.space.genotype import Genotype
@@ -300,24 +300,7 @@ class ParetoFront:
 
 
 def _read_json(path: Path, kind: str) -> object:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise GenotypeError(
-                f"{kind} file {str(path)!r} is {size} bytes, above the {MAX_FILE_BYTES} limit; "
-                f"is it a {kind} file?"
-            )
-        data = read_bounded(path, MAX_FILE_BYTES)
-        if data is None:  # a device or pipe: its size said 0
-            raise GenotypeError(
-                f"{kind} file {str(path)!r} holds more than the {MAX_FILE_BYTES} bytes limit; "
-                f"is it a {kind} file?"
-            )
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise GenotypeError(f"{kind} file {str(path)!r} not found; check the path") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise GenotypeError(f"cannot read {kind} file {str(path)!r} ({error})") from None
+    text = read_small_text(path, MAX_FILE_BYTES, kind, GenotypeError)
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bnnas.bounded_read import read_bounded
+from bnnas.bounded_read import read_small_text
 from bnnas.errors import BnnasError, ConfigError, GenotypeError
 from bnnas.space.layout import Layout, default_reductions, layout_problem
 from bnnas.space.ops import OPS
@@ -325,24 +325,7 @@ class Genotype:
     def load(cls, path: str | Path, ops: Collection[str] | None = None) -> Genotype:
         """Read a genotype file; a missing, oversized or invalid file raises GenotypeError."""
         path = Path(path)
-        try:
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise GenotypeError(
-                    f"genotype {str(path)!r} is {size} bytes, above the {MAX_FILE_BYTES} limit; "
-                    "is it a genotype file?"
-                )
-            data = read_bounded(path, MAX_FILE_BYTES)
-            if data is None:  # a device or pipe: its size said 0
-                raise GenotypeError(
-                    f"genotype {str(path)!r} holds more than the {MAX_FILE_BYTES} bytes limit; "
-                    "is it a genotype file?"
-                )
-            text = data.decode("utf-8")
-        except FileNotFoundError:
-            raise GenotypeError(f"genotype file {str(path)!r} not found; check the path") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise GenotypeError(f"cannot read genotype {str(path)!r} ({error})") from None
+        text = read_small_text(path, MAX_FILE_BYTES, "genotype", GenotypeError)
         try:
             return cls.from_json(text, ops)
         except BnnasError as error:
