@@ -24,6 +24,15 @@ _OP_COLOURS = {
 }
 
 
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (creating its folder) and free it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def _node_positions(steps: int, inputs: int = 2) -> dict[str, tuple[float, float]]:
     if inputs == 2:
         positions = {"c_{k-2}": (0.0, 0.8), "c_{k-1}": (0.0, 0.2)}
@@ -77,10 +86,7 @@ def plot_cell(
     ax.set_ylim(0.0, 1.0)
     ax.axis("off")
     ax.set_title(title)
-    path = Path(path)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_weight_history(
@@ -108,10 +114,7 @@ def plot_weight_history(
         ax.set_ylabel("weight")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title)
-    path = Path(path)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _front_indices(front: npt.ArrayLike, count: int) -> np.ndarray:
@@ -165,11 +168,7 @@ def plot_pareto_front(
     ax.grid(alpha=0.3)
     if len(points):
         ax.legend(fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_hypervolume(
@@ -193,11 +192,7 @@ def plot_hypervolume(
     ax.grid(alpha=0.3)
     if any(len(v) for v in series.values()):
         ax.legend(fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_layout(
@@ -217,8 +212,4 @@ def plot_layout(
     ax.set_xlabel("cell (N normal, R reduction)")
     ax.set_ylabel("channels")
     ax.set_title(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
