@@ -2,9 +2,9 @@
 per-name summaries, the published rows, the searches, and what was skipped and why.
 
 Unfinished train runs (a ``config.yaml`` but no ``result.json`` yet) are skipped with a
-warning rather than failing the report, so that a report over a study still in progress (as
-``bench/compare.py`` makes after every step) shows what is done. Only when nothing at all is
-finished is that an error.
+warning that says how far they have come, rather than failing the report, so that a report
+over a study still in progress (as ``bench/compare.py`` makes after every step) shows what is
+done. Only when nothing at all is finished is that an error.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bnnas.errors import ReportError
 from bnnas.report.aggregate import Summary, aggregate
 from bnnas.report.folders import find_run_folders
 from bnnas.report.literature import load_literature
+from bnnas.report.progress import train_progress
 from bnnas.report.rows import Row, row_from_train_run
 from bnnas.report.searches import SearchRun, load_search
 
@@ -76,7 +77,7 @@ def collect_report(
     folders = find_run_folders(list(paths))
     published = load_literature(literature) if literature is not None else []
     report = Report(title=title)
-    report.warnings += [f"skipped unfinished run {p} (no result.json yet)"
+    report.warnings += [f"skipped unfinished run {p} ({train_progress(p)}; no result.json yet)"
                         for p in folders.unfinished]
     for run in folders.train:
         row = row_from_train_run(run)

@@ -52,13 +52,13 @@ def render_html(report: Report, plots: Mapping[str, tuple[str, bytes]]) -> str:
         parts += [f"<h2>{escape(caption)}</h2>",
                   f'<img alt="{escape(caption)}" src="data:image/png;base64,{data}">']
     if report.searches:
-        rows = [[s.label, s.method, str(s.path), "finished" if s.finished else "running",
+        rows = [[s.label, s.method, str(s.path), s.status,
                  format_duration(s.search_seconds), s.command()] for s in report.searches]
         parts += ["<h2>Searches</h2>",
                   _table(["search", "method", "folder", "status", "search time", "command"],
                          rows, "command")]
     if report.warnings:
-        parts += ["<h2>Skipped</h2><ul>"
+        parts += ["<h2>Unfinished runs</h2><ul>"
                   + "".join(f"<li>{escape(w)}</li>" for w in report.warnings) + "</ul>"]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -33,11 +33,11 @@ def render_markdown(report: Report, plot_files: Mapping[str, str]) -> str:
     for name, caption in plot_files.items():
         parts += [f"## {caption}", "", f"![{caption}]({name})", ""]
     if report.searches:
-        rows = [[s.label, s.method, str(s.path), "finished" if s.finished else "running",
+        rows = [[s.label, s.method, str(s.path), s.status,
                  format_duration(s.search_seconds), s.command()] for s in report.searches]
         parts += ["## Searches", "",
                   _table(["search", "method", "folder", "status", "search time", "command"],
                          rows, "command"), ""]
     if report.warnings:
-        parts += ["## Skipped", ""] + [f"- {w}" for w in report.warnings] + [""]
+        parts += ["## Unfinished runs", ""] + [f"- {w}" for w in report.warnings] + [""]
     return "\n".join(parts)

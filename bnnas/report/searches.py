@@ -10,7 +10,8 @@ The logs differ by method, and the report plots what each one actually records:
   the front's ``hypervolume`` and ``best_error`` (fast-evaluation error of the supernet, in
   percent), and ``pareto.json``: the final front with each member's error and OPs.
 
-A search still running has no ``result.json`` yet; its logs so far are still worth a plot.
+A search still running (or stopped) has no ``result.json`` yet; its logs so far are still worth
+a plot, and :mod:`bnnas.report.progress` says how far it has come.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from typing import Any
 
 from bnnas.errors import BnnasError
 from bnnas.report.folders import read_config, read_json, read_jsonl, stored_command
-
-MULTI_OBJECTIVE = ("mots", "random")
+from bnnas.report.progress import MULTI_OBJECTIVE, search_progress
 
 
 @dataclass
@@ -48,6 +48,7 @@ class SearchRun:
     front: list[FrontPoint] = field(default_factory=list)
     size_objective: str | None = None
     qualify: bool = False  # another search of the report has the same method and seed
+    progress: str = ""  # how far an unfinished search has come ("epoch 3 of 15 done")
 
     @property
     def label(self) -> str:
@@ -55,7 +56,12 @@ class SearchRun:
         text = self.method + (f" seed {self.seed}" if self.seed is not None else "")
         if self.qualify or self.seed is None:
             text += f" ({self.path.parent.name}/{self.path.name})"
-        return text + ("" if self.finished else " (running)")
+        return text + ("" if self.finished else " (unfinished)")
+
+    @property
+    def status(self) -> str:
+        """``"finished"``, or ``"unfinished: epoch 3 of 15 done"``."""
+        return "finished" if self.finished else f"unfinished: {self.progress}"
 
     def command(self) -> str:
         """The command line that made the search: ``command.txt`` if the folder keeps one,
@@ -70,6 +76,7 @@ class SearchRun:
             "method": self.method,
             "seed": self.seed,
             "finished": self.finished,
+            "status": self.status,
             "search_seconds": self.search_seconds,
             "command": self.command(),
             "front": [vars(point) for point in self.front],
@@ -94,7 +101,8 @@ def _front(path: Path) -> tuple[list[FrontPoint], str | None]:
 
 
 def load_search(path: Path) -> SearchRun:
-    """Read a search folder; a search without ``result.json`` is read as running."""
+    """Read a search folder; a search without ``result.json`` is read as unfinished (it may
+    still be running)."""
     method = (path / "method.txt").read_text(encoding="utf-8").strip()
     config = read_config(path)
     seed = config.get("seed")
@@ -106,6 +114,8 @@ def load_search(path: Path) -> SearchRun:
         finished=result is not None,
         search_seconds=None if result is None else result.get("search_seconds"),
     )
+    if result is None:
+        run.progress = search_progress(path, method, config)
     if method in MULTI_OBJECTIVE:
         run.generations = _deduplicated(read_jsonl(path / "history.jsonl"), "generation")
         if (path / "pareto.json").is_file():

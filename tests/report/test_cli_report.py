@@ -122,7 +122,7 @@ def test_unfinished_run_is_skipped_with_a_warning(study, tmp_path, capsys):
                              tmp_path / "out")
     assert code == 0, err
     assert err.strip() == (f"bnnas: warning: skipped unfinished run {unfinished} "
-                           "(no result.json yet)")
+                           "(no epoch of 1 done yet; no result.json yet)")
     data = json.loads((tmp_path / "out" / "rows.json").read_text())
     assert [r["run"] for r in data["rows"]] == [str(study.hand[0])]
     assert data["warnings"] and not (tmp_path / "out" / "pareto-fronts.png").exists()

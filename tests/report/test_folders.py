@@ -63,6 +63,7 @@ def test_search_logs_are_deduplicated_and_a_running_search_is_read(tmp_path):
     run = load_search(search)
     assert not run.finished and run.search_seconds is None and run.seed == 3
     assert [r["train_loss"] for r in run.epochs] == [2.0, 1.5]
-    assert run.label == "ubnas seed 3 (running)"
+    assert run.label == "ubnas seed 3 (unfinished)"
+    assert run.status == "unfinished: epoch 2 of ? done"  # the config plans no epochs
     assert run.command() == f"bnnas search --method ubnas --config {search / 'config.yaml'}"
     assert len(read_jsonl(search / "metrics.jsonl")) == 3  # the cut line ends the log

@@ -42,5 +42,5 @@ def test_bad_files_are_report_errors(tmp_path, text, message):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(ReportError, match="literature file .*nope.yaml.* not found; check the path"):
+    with pytest.raises(ReportError, match="literature file .*nope.yaml.* not found"):
         load_literature(tmp_path / "nope.yaml")
