@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from bnnas.config import load_config
-from bnnas.data.datasets import load_dataset
+from bnnas.data.datasets import Dataset, load_dataset
 from bnnas.data.loader import BatchLoader
 from bnnas.data.transforms import default_eval_transform
 from bnnas.search.config import UBNASConfig
@@ -43,10 +43,8 @@ from bnnas.train.checkpoint import latest_checkpoint
 KINDS = ("normal", "reduce")
 
 
-def load_supernet(run: Path) -> tuple[SuperNetwork, UBNASConfig, int]:
+def load_supernet(run: Path, config: UBNASConfig, dataset: Dataset) -> tuple[SuperNetwork, int]:
     """The supernet of the newest checkpoint of a UBNAS run, with its last epoch's K."""
-    config = load_config(UBNASConfig, run / "config.yaml")
-    dataset = load_dataset(config.data.name, config.data.data_dir, download=False)
     model = SuperNetwork(build_space(config), dataset.num_classes, dataset.input_shape[0])
     found = latest_checkpoint(run / "checkpoints")
     if found is None:
@@ -55,12 +53,12 @@ def load_supernet(run: Path) -> tuple[SuperNetwork, UBNASConfig, int]:
     model.load_state_dict(state["model"])
     epoch = int(state["epoch"])
     model.set_partial_k(*config.space.k_at(epoch - 1))
-    return model.eval(), config, epoch
+    return model.eval(), epoch
 
 
-def held_out_batches(config: UBNASConfig, images: int, batch: int) -> list[tuple[Tensor, Tensor]]:
+def held_out_batches(config: UBNASConfig, dataset: Dataset, images: int,
+                     batch: int) -> list[tuple[Tensor, Tensor]]:
     """A fixed draw of ``images`` images of the architecture half (no augmentation)."""
-    dataset = load_dataset(config.data.name, config.data.data_dir, download=False)
     _, arch_half = search_halves(dataset, config)
     loader = BatchLoader(arch_half, batch, shuffle=True, seed=config.seed,
                          transform=default_eval_transform(dataset))
@@ -102,8 +100,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the table here too")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model, config, epoch = load_supernet(args.run)
-    batches = held_out_batches(config, args.images, args.batch)
+    config = load_config(UBNASConfig, args.run / "config.yaml")
+    dataset = load_dataset(config.data.name, config.data.data_dir, download=False)
+    model, epoch = load_supernet(args.run, config, dataset)
+    batches = held_out_batches(config, dataset, args.images, args.batch)
     ops = list(model.space.ops)
     with torch.no_grad():
         full = {kind: F.softmax(getattr(model, f"alphas_{kind}"), dim=-1) for kind in KINDS}

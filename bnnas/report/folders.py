@@ -116,6 +116,13 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def read_log(path: Path, key: str) -> list[dict[str, Any]]:
+    """The records of a ``*.jsonl`` log numbered by ``key`` (``epoch``, ``generation``), one
+    per number in order: the last record of each, as a resumed run may repeat one."""
+    latest = {r[key]: r for r in read_jsonl(path) if isinstance(r.get(key), int)}
+    return [latest[k] for k in sorted(latest)]
+
+
 def read_config(run: Path) -> dict[str, Any]:
     """The resolved config a run stored, as plain data."""
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bnnas.errors import BnnasError
-from bnnas.report.folders import read_config, read_json, read_jsonl, stored_command
+from bnnas.report.folders import read_config, read_json, read_log, stored_command
 from bnnas.report.progress import MULTI_OBJECTIVE, search_progress
 
 
@@ -83,12 +83,6 @@ class SearchRun:
         }
 
 
-def _deduplicated(records: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """The last record of each ``key`` value, in order (a resumed run may repeat one)."""
-    latest = {r[key]: r for r in records if isinstance(r.get(key), int)}
-    return [latest[k] for k in sorted(latest)]
-
-
 def _front(path: Path) -> tuple[list[FrontPoint], str | None]:
     from bnnas.search.pareto import ParetoFront
 
@@ -114,12 +108,13 @@ def load_search(path: Path) -> SearchRun:
         finished=result is not None,
         search_seconds=None if result is None else result.get("search_seconds"),
     )
-    if result is None:
-        run.progress = search_progress(path, method, config)
     if method in MULTI_OBJECTIVE:
-        run.generations = _deduplicated(read_jsonl(path / "history.jsonl"), "generation")
+        run.generations = read_log(path / "history.jsonl", "generation")
         if (path / "pareto.json").is_file():
             run.front, run.size_objective = _front(path / "pareto.json")
     else:
-        run.epochs = _deduplicated(read_jsonl(path / "metrics.jsonl"), "epoch")
+        run.epochs = read_log(path / "metrics.jsonl", "epoch")
+    if result is None:
+        logged = run.generations if method in MULTI_OBJECTIVE else run.epochs
+        run.progress = search_progress(path, method, config, logged)
     return run

@@ -1,6 +1,9 @@
 import json
 
-from bnnas.report.progress import search_progress, train_progress
+import yaml
+
+from bnnas.report.progress import train_progress
+from bnnas.report.searches import load_search
 
 
 def _run(path, config: str, **logs):
@@ -22,15 +25,21 @@ def test_train_progress_counts_the_last_epoch_and_its_test_accuracy(tmp_path):
     assert train_progress(unplanned) == "epoch 4 of ? done"
 
 
+def _search(path, method, config: dict, **logs):
+    run = _run(path, yaml.safe_dump(config), **logs)
+    (run / "method.txt").write_text(method + "\n")
+    return load_search(run).progress
+
+
 def test_search_progress_by_method(tmp_path):
-    bilevel = _run(tmp_path / "b", "epochs: 15\n", metrics=[{"epoch": 1}, {"epoch": 3}])
-    assert search_progress(bilevel, "bars", {"epochs": 15}) == "epoch 3 of 15 done"
+    assert _search(tmp_path / "b", "bars", {"epochs": 15},
+                   metrics=[{"epoch": 1}, {"epoch": 3}]) == "epoch 3 of 15 done"
     config = {"supernet": {"stage1_epochs": 10}, "evolution": {"generations": 20}}
-    stage1 = _run(tmp_path / "m1", "", metrics=[{"epoch": 1, "stage": 1},
-                                                 {"epoch": 4, "stage": 1}])
-    assert search_progress(stage1, "mots", config) == \
+    assert _search(tmp_path / "m1", "mots", config, metrics=[
+        {"epoch": 1, "stage": 1}, {"epoch": 4, "stage": 1}]) == \
         "supernet epoch 4 of 10 done, then 20 generations"
-    evolving = _run(tmp_path / "m2", "", metrics=[{"epoch": 10, "stage": 1}],
-                    history=[{"generation": 1}, {"generation": 7}])
-    assert search_progress(evolving, "random", config) == "generation 7 of 20 done"
-    assert search_progress(evolving, "ubnas", {"epochs": 25}) == "epoch 10 of 25 done"
+    evolving = {"metrics": [{"epoch": 10, "stage": 1}],
+                "history": [{"generation": 1}, {"generation": 7}]}
+    assert _search(tmp_path / "m2", "random", config, **evolving) == "generation 7 of 20 done"
+    assert _search(tmp_path / "u", "ubnas", {"epochs": 25}, **evolving) == \
+        "epoch 10 of 25 done"
