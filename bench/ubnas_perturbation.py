@@ -17,6 +17,7 @@ the cause of a poor pick. Run by hand; results go to docs/RESULTS.md.
 
     .venv/bin/python bench/ubnas_perturbation.py runs/compare/ubnas-seed0/search \\
         --images 1280 --json docs/results/ubnas-perturbation.json
+    .venv/bin/python bench/ubnas_perturbation.py --summary docs/results/ubnas-perturbation.json
 """
 
 from __future__ import annotations
@@ -91,14 +92,45 @@ def score(model: SuperNetwork, weights: dict[str, Tensor],
     return loss / total, 100.0 * correct / total
 
 
+def summary(document: dict) -> list[str]:
+    """The findings of a written table: agreement with the alphas, where the alphas' op ranks
+    by loss rise, and how large any removal's effect is against the images' sampling error."""
+    edges, base_acc, images = document["edges"], document["base_acc"], document["images"]
+    ranks = [sorted(e["drops"], key=lambda n, e=e: -e["drops"][n]["loss_rise"])
+             .index(e["by_alpha"]) + 1 for e in edges]
+    rises = [d["loss_rise"] for e in edges for d in e["drops"].values()]
+    changes = [-d["acc_drop"] for e in edges for d in e["drops"].values()]
+    flat = sum(all(d["loss_rise"] <= 0 for d in e["drops"].values()) for e in edges)
+    error = 100 * (base_acc / 100 * (1 - base_acc / 100) / images) ** 0.5
+    ops = len(edges[0]["drops"])
+    return [
+        f"removal picks the alphas' op on {document['agree']} of {len(edges)} edges; "
+        f"picks by removal: {document['by_removal_counts']}",
+        f"the alphas' op ranks {sum(ranks) / len(ranks):.1f} of {ops} on average by loss rise",
+        f"a removal changes the loss by {min(rises):+.4f} to {max(rises):+.4f} (at most "
+        f"{100 * max(map(abs, rises)) / document['base_loss']:.1f}% of "
+        f"{document['base_loss']:.3f}) and the accuracy by {min(changes):+.2f} to "
+        f"{max(changes):+.2f} points (one standard error on {images} images: {error:.2f})",
+        f"edges where no removal raises the loss: {flat} of {len(edges)}",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a finished or stopped UBNAS search folder")
+    parser.add_argument("run", type=Path, nargs="?",
+                        help="a finished or stopped UBNAS search folder")
     parser.add_argument("--images", type=int, default=1280)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the table here too")
+    parser.add_argument("--summary", type=Path, metavar="JSON",
+                        help="print the findings of a table written before, and stop")
     args = parser.parse_args()
+    if args.summary:
+        print("\n".join(summary(json.loads(args.summary.read_text()))))
+        return
+    if args.run is None:
+        parser.error("give a UBNAS search folder, or --summary JSON")
     torch.set_num_threads(args.threads)
     config = load_config(UBNASConfig, args.run / "config.yaml")
     dataset = load_dataset(config.data.name, config.data.data_dir, download=False)
@@ -135,15 +167,15 @@ def main() -> None:
                   f"{-drops[by_removal]['acc_drop']:+.2f} points)", flush=True)
     seconds = time.perf_counter() - tic
     counts = {name: sum(e["by_removal"] == name for e in edges) for name in ops if name != "none"}
-    print(f"agree on {agree} of {len(edges)} edges; ops picked by removal: {counts}; "
-          f"{seconds / 60:.1f} min")
+    document = {
+        "run": str(args.run), "epoch": epoch, "images": sum(len(y) for _, y in batches),
+        "base_loss": base_loss, "base_acc": base_acc, "agree": agree,
+        "edges_total": len(edges), "by_removal_counts": counts, "seconds": seconds,
+        "edges": edges,
+    }
+    print("\n".join(summary(document)) + f"\n{seconds / 60:.1f} min")
     if args.json:
-        args.json.write_text(json.dumps({
-            "run": str(args.run), "epoch": epoch, "images": sum(len(y) for _, y in batches),
-            "base_loss": base_loss, "base_acc": base_acc, "agree": agree,
-            "edges_total": len(edges), "by_removal_counts": counts, "seconds": seconds,
-            "edges": edges,
-        }, indent=1) + "\n")
+        args.json.write_text(json.dumps(document, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -43,3 +43,22 @@ def test_scores_the_supernet_mixture_and_sees_a_removed_op():
         weights["normal"][1, space.ops.index(name)] = 0.0
         moved = abs(perturbation.score(model, weights, batches)[0] - loss) > 1e-6
         assert moved == changes, name
+
+
+def test_summary_ranks_the_alphas_op_and_bounds_the_effects():
+    def edge(by_alpha, rises):
+        drops = {name: {"loss_rise": rise, "acc_drop": -10 * rise}
+                 for name, rise in rises.items()}
+        return {"by_alpha": by_alpha, "drops": drops,
+                "by_removal": max(rises, key=rises.get)}
+
+    document = {"agree": 1, "by_removal_counts": {"a": 1, "b": 1}, "base_loss": 0.5,
+                "base_acc": 90.0, "images": 100,
+                "edges": [edge("a", {"a": 0.02, "b": 0.01}),
+                          edge("a", {"a": -0.03, "b": -0.01})]}
+    lines = perturbation.summary(document)
+    assert "on 1 of 2 edges" in lines[0]
+    assert "ranks 1.5 of 2" in lines[1]
+    assert "-0.0300 to +0.0200 (at most 6.0% of 0.500)" in lines[2]
+    assert "-0.30 to +0.20 points" in lines[2] and "100 images: 3.00" in lines[2]
+    assert lines[3] == "edges where no removal raises the loss: 1 of 2"
