@@ -38,7 +38,16 @@ meanwhile (``--wait-live``: nothing meanwhile, so that no two steps share the co
 distort each other's times) and waits for it at the end. Each command's output goes to
 ``<folder>.log`` beside its run folder (``ROOT/<method>-seed<S>/search.log``; a run folder
 must be empty when it starts) and, once it succeeds, the command line to ``command.txt`` in
-its run folder, which the report shows. Run from the repository root:
+its run folder, which the report shows.
+
+Run folders may not outlive the study (another machine, a cleaned or lost disk), so the study
+keeps its own record beside its report: every rebuild of the report also reads the previous
+``docs/results/rows.json`` (:mod:`bnnas.report.earlier`), so rows whose run folders are gone
+stay in the table as they were measured, and a step that rows.json lists as finished is not
+run again; every finished search and random-control draw is copied, without its checkpoints
+(``*.pt``) and subfolders, to ``docs/results/searches/<method>-seed<S>/...`` (``--record``),
+and copied back into the root when its folder is missing, so that a retrain or a control
+still to run finds its genotype files. Run from the repository root:
 
     nohup .venv/bin/python bench/compare.py > runs/compare.log 2>&1 &
     .venv/bin/python bench/compare.py --only-plan        # the commands still to run, in order
@@ -50,6 +59,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,6 +87,9 @@ POLL_SECONDS = 60
 CONTROL = "random-ops"  # bnnas.search.random_arch.CONTROL_FOLDER, which the report reads
 RANDOM_MODULE = "bnnas.search.random_arch"
 RANDOM_NETS = 3  # random networks of equal OPs per search: the searched one must beat all
+RECORD = "docs/results/searches"  # finished searches and draws, kept beside the report
+RECORDED_KINDS = ("search", "random")
+RECORD_MAX_BYTES = 4 * 1024 * 1024  # a log above this is not worth a place in the record
 # Searches whose found network gets that control. Random search is itself the control of
 # MO-TS-BNAS's space: its pick is a random sample ranked by the same supernet, so equal-OPs
 # draws of the same space would repeat the MO-TS-BNAS control at the cost of three retrains.
@@ -93,6 +106,7 @@ class Step:
     priority: tuple[float, ...]
     needs: Path | None = None  # a step folder that must have finished first
     module: str = "bnnas"  # run as ``python -m <module>``
+    carried: bool = False  # finished in an earlier report whose run folder is gone
 
     @property
     def label(self) -> str:
@@ -107,6 +121,45 @@ class Step:
 
 def finished(run_dir: Path) -> bool:
     return (run_dir / "result.json").is_file()
+
+
+def done(step: Step) -> bool:
+    """Finished here, or carried from an earlier report of the study."""
+    return step.carried or finished(step.run_dir)
+
+
+def ready_after(step: Step, steps: Sequence[Step]) -> bool:
+    """Whether the step ``step`` needs has finished (here, or carried)."""
+    return step.needs is None or finished(step.needs) or any(
+        other.carried and other.run_dir == step.needs for other in steps)
+
+
+def carried_runs(rows_json: Path) -> set[Path]:
+    """The run folders an earlier report of the study lists as finished: its rows' runs and
+    its finished searches (an unreadable or missing file lists none)."""
+    from bnnas.errors import BnnasError
+    from bnnas.report.earlier import load_earlier_report
+
+    if not rows_json.is_file():
+        return set()
+    try:
+        earlier = load_earlier_report(rows_json)
+    except BnnasError as error:
+        print(f"{time.strftime('%H:%M:%S')} not carrying {rows_json}: {error}", flush=True)
+        return set()
+    return {Path(r.run).resolve() for r in earlier.rows} | \
+        {s.path.resolve() for s in earlier.searches}
+
+
+def mark_carried(steps: Sequence[Step], runs: set[Path]) -> None:
+    """Flag the steps an earlier report finished and whose folders are gone; a control's
+    draw counts as carried when all of its trainings are (nothing is left that needs it)."""
+    for step in steps:
+        step.carried = not finished(step.run_dir) and step.run_dir.resolve() in runs
+    for step in steps:
+        users = [other for other in steps if other.needs == step.run_dir]
+        if step.kind == "random" and users and not finished(step.run_dir):
+            step.carried = all(done(other) for other in users)
 
 
 def command(step: Step) -> list[str]:
@@ -164,6 +217,20 @@ def _sets(pairs: Sequence[str], flag: str = "--set") -> list[str]:
     return [item for pair in pairs for item in (flag, pair)]
 
 
+def search_overrides(items: Sequence[str], method: str) -> list[str]:
+    """The ``KEY=VALUE`` overrides of ``method``'s search: those given for every search and
+    those given for it alone as ``METHOD:KEY=VALUE``."""
+    chosen = []
+    for item in items:
+        scope, colon, pair = item.partition(":")
+        if colon and "=" not in scope and scope in SEARCH_CONFIGS:
+            if scope == method:
+                chosen.append(pair)
+        else:
+            chosen.append(item)
+    return chosen
+
+
 def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[str],
                   epochs: int, training: list[str], layout: Sequence[str] = ()) -> list[Step]:
     """The random-ops control of one search: draw RANDOM_NETS random genotypes of its space
@@ -196,7 +263,7 @@ def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
     ``layouts`` maps a method to the ``KEY=VALUE`` layout changes of its retrain;
     ``controlled`` names the methods whose found network gets a random-ops control
     (default: ``DEFAULT_CONTROLS``)."""
-    searching, training = _sets(search_set), _sets(train_set)
+    training = _sets(train_set)
     layouts = layouts or {}
     controlled = _names(DEFAULT_CONTROLS) if controlled is None else controlled
     steps = []
@@ -206,7 +273,8 @@ def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
             search = folder / "search"
             steps.append(Step("search", search, [
                 "search", "--method", method, "--config", SEARCH_CONFIGS[method],
-                "--seed", str(seed), *searching, "--out", str(search), "--no-progress",
+                "--seed", str(seed), *_sets(search_overrides(search_set, method)),
+                "--out", str(search), "--no-progress",
             ], (2, seed, 0, rank)))
             found = ["--genotype", str(search / "pareto.json"), "--pick", "best"] \
                 if method in MULTI_OBJECTIVE else ["--genotype", str(search / "genotype.json")]
@@ -240,8 +308,8 @@ def next_step(steps: Sequence[Step], failed: set[Path], *, wait_live: bool = Fal
     another process runs a step."""
     if wait_live and waiting_for(steps, failed):
         return None
-    ready = [s for s in steps if not finished(s.run_dir) and s.run_dir not in failed
-             and (s.needs is None or finished(s.needs)) and live_pid(s.run_dir) is None]
+    ready = [s for s in steps if not done(s) and s.run_dir not in failed
+             and ready_after(s, steps) and live_pid(s.run_dir) is None]
     return min(ready, key=lambda s: s.priority, default=None)
 
 
@@ -249,7 +317,7 @@ def waiting_for(steps: Sequence[Step], failed: set[Path]) -> list[tuple[Step, in
     """Steps not done because a live process runs them (with its id)."""
     live = []
     for step in steps:
-        if not finished(step.run_dir) and step.run_dir not in failed:
+        if not done(step) and step.run_dir not in failed:
             pid = live_pid(step.run_dir)
             if pid is not None:
                 live.append((step, pid))
@@ -260,21 +328,21 @@ def plan_lines(steps: Sequence[Step]) -> list[str]:
     """The commands still to run, in the order a run would take them, assuming each ends
     well; runs of other processes are listed as comments and assumed to end first."""
     lines = []
-    done = {s.run_dir for s in steps if finished(s.run_dir)}
-    pending = [s for s in steps if s.run_dir not in done]
+    ended = {s.run_dir for s in steps if done(s)}
+    pending = [s for s in steps if s.run_dir not in ended]
     for step in list(pending):
         pid = live_pid(step.run_dir)
         if pid is not None:
             lines.append(f"# running in pid {pid}, not started again: {step.label}")
-            done.add(step.run_dir)
+            ended.add(step.run_dir)
             pending.remove(step)
     while pending:
-        ready = [s for s in pending if s.needs is None or s.needs in done]
+        ready = [s for s in pending if s.needs is None or s.needs in ended]
         if not ready:
             break
         step = min(ready, key=lambda s: s.priority)
         lines.append(f"{shown(command(step), step.module)} > {step.log} 2>&1")
-        done.add(step.run_dir)
+        ended.add(step.run_dir)
         pending.remove(step)
     return lines
 
@@ -325,14 +393,68 @@ def stop_all(running: Sequence[Running]) -> None:
         item.proc.wait()
 
 
+def _copy_atomic(source: Path, target: Path) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+
+
+def record_step(step: Step, root: Path, record: Path) -> None:
+    """Copy a finished search's or draw's own files into the record: not its checkpoints
+    (``*.pt``), subfolders (checkpoints, the draw's trainings) or hidden temporary files."""
+    target = record / step.run_dir.relative_to(root)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(step.run_dir.iterdir()):
+        if path.is_file() and path.suffix != ".pt" and not path.name.startswith(".") \
+                and path.stat().st_size <= RECORD_MAX_BYTES:
+            _copy_atomic(path, target / path.name)
+
+
+def record_finished(steps: Sequence[Step], root: Path, record: Path | None) -> None:
+    """Keep every finished search and draw of the study in the record."""
+    if record is None:
+        return
+    for step in steps:
+        if step.kind in RECORDED_KINDS and finished(step.run_dir):
+            record_step(step, root, record)
+
+
+def restore_recorded(steps: Sequence[Step], root: Path, record: Path | None) -> None:
+    """Copy recorded searches and draws back into ``root`` where their folders are missing
+    (a folder that exists is never touched: a run in it is resumed as usual)."""
+    if record is None:
+        return
+    for step in steps:
+        kept = record / step.run_dir.relative_to(root)
+        if step.kind not in RECORDED_KINDS or finished(step.run_dir) \
+                or not (kept / "result.json").is_file():
+            continue
+        if step.run_dir.exists() and any(step.run_dir.iterdir()):
+            print(f"{time.strftime('%H:%M:%S')} not restoring {step.label} from {kept}: "
+                  f"{step.run_dir} is not empty", flush=True)
+            continue
+        shutil.copytree(kept, step.run_dir, dirs_exist_ok=True)
+        print(f"{time.strftime('%H:%M:%S')} restored {step.label} from {kept}", flush=True)
+
+
+def _holds_runs(root: Path) -> bool:
+    return root.is_dir() and any(root.rglob("config.yaml"))
+
+
 def update_results(root: Path, results: Path, literature: str | None) -> None:
-    """Rebuild the report and ``compare.json`` from everything finished under ``root``."""
+    """Rebuild the report and ``compare.json`` from everything finished under ``root`` and
+    what the previous report (``results/rows.json``) holds of runs no longer there."""
     from bnnas.errors import BnnasError
     from bnnas.report import collect_report, write_report
     from bnnas.runs import write_text_atomic
 
+    inputs = [path for path in (root, results / "rows.json")
+              if (path.is_file() if path.suffix == ".json" else _holds_runs(path))]
+    if not inputs:
+        print(f"{time.strftime('%H:%M:%S')} no report yet: nothing finished", flush=True)
+        return
     try:
-        report = collect_report([root], title=TITLE, literature=literature)
+        report = collect_report(inputs, title=TITLE, literature=literature)
         write_report(report, results)
     except BnnasError as error:
         print(f"{time.strftime('%H:%M:%S')} no report yet: {error}", flush=True)
@@ -342,9 +464,12 @@ def update_results(root: Path, results: Path, literature: str | None) -> None:
     print(f"{time.strftime('%H:%M:%S')} report: {len(rows)} networks in {results}", flush=True)
 
 
-def _safe_update(root: Path, results: Path, literature: str | None) -> None:
-    """A report that fails must not end hours of runs: say so and carry on."""
+def _safe_update(steps: Sequence[Step], root: Path, results: Path, literature: str | None,
+                 record: Path | None) -> None:
+    """Record the finished searches and rebuild the report; a failure there must not end
+    hours of runs: say so and carry on."""
     try:
+        record_finished(steps, root, record)
         update_results(root, results, literature)
     except Exception:  # noqa: BLE001
         traceback.print_exc()
@@ -366,14 +491,15 @@ def _lock(root: Path) -> Path:
 
 
 def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
-        wait_live: bool = False, poll: float = POLL_SECONDS, jobs: int | None = None) -> int:
+        wait_live: bool = False, poll: float = POLL_SECONDS, jobs: int | None = None,
+        record: Path | None = None) -> int:
     """Run every step; 0 if all finished, 1 if any failed. With ``jobs`` None one at a time,
     whatever other processes run; else up to ``jobs`` steps at once counting the steps
     other processes run (on a machine of ``jobs`` cores no more than that many share it)."""
     failed: set[Path] = set()
     announced: set[int] = set()
     running: list[Running] = []
-    _safe_update(root, results, literature)
+    _safe_update(steps, root, results, literature, record)
     try:
         while True:
             for item in [r for r in running if r.proc.poll() is not None]:
@@ -388,7 +514,7 @@ def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
                 else:
                     print(f"{time.strftime('%H:%M:%S')} done {item.step.label} "
                           f"({minutes:.1f} min)", flush=True)
-                    _safe_update(root, results, literature)
+                    _safe_update(steps, root, results, literature, record)
             ours = {item.step.run_dir for item in running}
             step = None
             if len(running) < (jobs or 1) and (jobs is None or len(running) + len(
@@ -402,6 +528,8 @@ def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
             if not running:
                 live = waiting_for(steps, failed)
                 if not live:
+                    if announced:  # what other processes finished meanwhile
+                        _safe_update(steps, root, results, literature, record)
                     break
                 for other, pid in live:
                     if pid not in announced:
@@ -414,7 +542,7 @@ def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
     except (TerminatedError, KeyboardInterrupt):
         stop_all(running)
         raise
-    left = [s.label for s in steps if not finished(s.run_dir)]
+    left = [s.label for s in steps if not done(s)]
     if left:
         print(f"not finished: {', '.join(left)}", flush=True)
     return 1 if failed else 0
@@ -445,9 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"comma-separated zoo models (default {DEFAULT_BASELINES})")
     parser.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
-    parser.add_argument("--search-set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config override for every search (repeatable; a quick "
-                        "trial: --search-set data.limit=1024)")
+    parser.add_argument("--search-set", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
+                        help="a config override for every search, or for one method's "
+                        "(repeatable; a quick trial: --search-set data.limit=1024; "
+                        "--search-set bars:data.limit=16000)")
     parser.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for every train (repeatable)")
     parser.add_argument("--layout", action="append", default=[], metavar="METHOD:KEY=VALUE",
@@ -459,6 +588,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "'' for none)")
     parser.add_argument("--results", default="docs/results",
                         help="folder of the report and compare.json (default docs/results)")
+    parser.add_argument("--record", default=RECORD,
+                        help="folder that keeps the finished searches and draws without "
+                        f"checkpoints (default {RECORD}; '' for none)")
     parser.add_argument("--literature", default=LITERATURE,
                         help="published results for the report ('' for none)")
     parser.add_argument("--wait-live", action="store_true",
@@ -494,14 +626,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = plan_steps(root, methods, baselines, seeds, args.epochs,
                        search_set=args.search_set, train_set=args.train_set, layouts=layouts,
                        controlled=_names(args.controls))
+    record = Path(args.record) if args.record else None
+    mark_carried(steps, carried_runs(Path(args.results) / "rows.json"))
     if args.only_plan:
-        print("\n".join(plan_lines(steps)))
+        print("\n".join(plan_lines(steps)) or "# nothing left to run")
         return 0
     lock = _lock(root)
     signal.signal(signal.SIGTERM, _raise_stopped)
     try:
+        restore_recorded(steps, root, record)
         return run(steps, root, Path(args.results), args.literature or None,
-                   wait_live=args.wait_live, jobs=args.jobs)
+                   wait_live=args.wait_live, jobs=args.jobs, record=record)
     except (TerminatedError, KeyboardInterrupt):
         print("stopped; run compare.py again to continue", flush=True)
         return 143

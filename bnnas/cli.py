@@ -571,7 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="table and plots of train/search runs (Markdown, HTML)")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                   help="train or search run folders, or folders holding them")
+                   help="train or search run folders, folders holding them, or an earlier "
+                   "report's rows.json (its rows fill in runs whose folders are not given)")
     p.add_argument("--out", help="report folder (default runs/report-<time>)")
     p.add_argument("--title", default="bnnas report", help="title of the report")
     p.add_argument("--literature", metavar="FILE",

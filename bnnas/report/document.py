@@ -4,7 +4,8 @@ per-name summaries, the published rows, the searches, and what was skipped and w
 Unfinished train runs (a ``config.yaml`` but no ``result.json`` yet) are skipped with a
 warning that says how far they have come, rather than failing the report, so that a report
 over a study still in progress (as ``bench/compare.py`` makes after every step) shows what is
-done. Only when nothing at all is finished is that an error.
+done. Only when nothing at all is finished is that an error. Rows and finished searches of earlier
+reports (``rows.json`` files among the paths) fill in the runs whose folders are not given.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from bnnas.errors import ReportError
 from bnnas.report.aggregate import Summary, aggregate
+from bnnas.report.earlier import load_earlier_report, same_path
 from bnnas.report.folders import find_run_folders
 from bnnas.report.literature import load_literature
 from bnnas.report.progress import train_progress
@@ -32,6 +34,7 @@ class Report:
     summaries: list[Summary] = field(default_factory=list)
     searches: list[SearchRun] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    carried: dict[str, int] = field(default_factory=dict)  # earlier rows.json -> rows taken
 
     def intro(self) -> str:
         nets = sum(1 for s in self.summaries if not s.published)
@@ -49,6 +52,10 @@ class Report:
             "search time: the search that found the network (hand-made networks have none); "
             "train time: the training run's epochs.",
         ]
+        for path, count in self.carried.items():
+            notes.append(f"{count} run(s) carried from the earlier report {path}: their run "
+                         "folders are not here, so their numbers are as that report measured "
+                         "them.")
         if any(s.published for s in self.summaries):
             notes.append("* published, not measured here: numbers as their papers print them.")
         return notes
@@ -85,6 +92,8 @@ def collect_report(
         if row.search_run is not None:
             folders.add("search", Path(row.search_run))
     report.searches = [load_search(path) for path in folders.search]
+    for path in folders.reports:
+        _carry(report, path)
     keys = [(s.method, s.seed) for s in report.searches]
     for search, key in zip(report.searches, keys, strict=True):
         search.qualify = keys.count(key) > 1
@@ -93,3 +102,15 @@ def collect_report(
         raise ReportError(f"no finished run in {given}; wait for a run to write result.json")
     report.summaries = aggregate(report.rows) + published
     return report
+
+
+def _carry(report: Report, path: Path) -> None:
+    """Take the rows and finished searches of an earlier report whose runs are not already in
+    ``report`` (a run read from its folder wins over its earlier measurement)."""
+    earlier = load_earlier_report(path)
+    rows = [r for r in earlier.rows if not any(same_path(r.run, o.run) for o in report.rows)]
+    report.rows += rows
+    report.searches += [s for s in earlier.searches
+                        if not any(same_path(s.path, o.path) for o in report.searches)]
+    if rows:
+        report.carried[str(path)] = len(rows)

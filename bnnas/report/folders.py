@@ -3,7 +3,8 @@
 A report takes the folders a user names: a ``bnnas train`` run (``config.yaml`` and
 ``result.json``), a ``bnnas search`` run (``method.txt`` besides its ``config.yaml``), or a
 folder that holds such runs at any depth (``runs/compare``, a demo folder), so that one
-command covers a whole study. Folders that ``--overwrite`` moved aside (``*.replaced-*``) and
+command covers a whole study; or an earlier report's ``rows.json``, whose rows are carried
+(:mod:`bnnas.report.earlier`). Folders that ``--overwrite`` moved aside (``*.replaced-*``) and
 the ``checkpoints``/``tb`` subfolders are not runs of their own and are skipped.
 
 A trained genotype network names its genotype file in ``model.genotype``; the folder holding
@@ -30,11 +31,13 @@ MAX_DEPTH = 4  # runs/compare/<method>-seed<S>/search is depth 2 below runs/comp
 @dataclass
 class Folders:
     """Run folders by kind, in the order found, each once; ``unfinished`` train runs have no
-    ``result.json`` yet and only produce a warning."""
+    ``result.json`` yet and only produce a warning; ``reports`` are earlier ``rows.json``
+    files."""
 
     train: list[Path] = field(default_factory=list)
     search: list[Path] = field(default_factory=list)
     unfinished: list[Path] = field(default_factory=list)
+    reports: list[Path] = field(default_factory=list)
 
     def add(self, kind: str, path: Path) -> None:
         group = getattr(self, kind)
@@ -66,16 +69,22 @@ def _runs_below(path: Path, depth: int = 0) -> list[Path]:
 def find_run_folders(paths: list[str | Path]) -> Folders:
     """Classify ``paths`` (and the runs inside folders that are not runs themselves).
 
-    Raises :class:`ReportError` for a path that does not exist, is not a folder, or neither
-    is nor holds a run folder.
+    Raises :class:`ReportError` for a path that does not exist, is neither a folder nor a
+    ``.json`` file, or is a folder that neither is nor holds a run folder.
     """
+    from bnnas.report.earlier import is_earlier_report
+
     if not paths:
         raise ReportError("no run folders given; pass the folders bnnas train/search wrote")
     folders = Folders()
     for given in paths:
         path = Path(given)
+        if is_earlier_report(path):
+            folders.add("reports", path)
+            continue
         if not path.is_dir():
-            raise ReportError(f"{str(path)!r} is not a folder; pass run folders bnnas wrote")
+            raise ReportError(f"{str(path)!r} is neither a folder nor a report's rows.json; "
+                              "pass run folders bnnas wrote")
         runs = _runs_below(path)
         if not runs:
             raise ReportError(

@@ -49,6 +49,7 @@ class SearchRun:
     size_objective: str | None = None
     qualify: bool = False  # another search of the report has the same method and seed
     progress: str = ""  # how far an unfinished search has come ("epoch 3 of 15 done")
+    recorded_command: str | None = None  # carried from an earlier report (bnnas.report.earlier)
 
     @property
     def label(self) -> str:
@@ -65,7 +66,10 @@ class SearchRun:
 
     def command(self) -> str:
         """The command line that made the search: ``command.txt`` if the folder keeps one,
-        else the search rebuilt from the config it stored."""
+        else the search rebuilt from the config it stored; for a search carried from an
+        earlier report, the command that report recorded."""
+        if self.recorded_command is not None:
+            return self.recorded_command
         return stored_command(self.path) or (
             f"bnnas search --method {self.method} --config {self.path / 'config.yaml'}"
         )
@@ -80,6 +84,9 @@ class SearchRun:
             "search_seconds": self.search_seconds,
             "command": self.command(),
             "front": [vars(point) for point in self.front],
+            "size_objective": self.size_objective,
+            "epochs": self.epochs,
+            "generations": self.generations,
         }
 
 

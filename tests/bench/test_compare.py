@@ -3,6 +3,7 @@ folder another process is writing is left alone, and one short real pass."""
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -303,3 +304,85 @@ def test_jobs_counts_a_step_another_process_runs(tmp_path, monkeypatch):
         assert started == order and alive[:4] == [1, 1, 1, 1]
     finally:
         end_external()
+
+
+def earlier_row(run, acc=90.0):
+    """A row as an earlier report of the study stored it."""
+    from bnnas.report import Row
+
+    return Row(name=run.parent.name, method="hand-made", dataset="fashion-mnist", seed=0,
+               epochs=7, test_acc=acc, best_test_acc=acc, bops=1e6, flops=1e4, ops=2.6e4,
+               params=1000, model_bytes=500.0, search_seconds=None, train_seconds=60.0,
+               command=f"bnnas train --out {run}", search_command=None, run=str(run),
+               search_run=None).to_dict()
+
+
+def write_earlier_report(results, rows, searches=()):
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "rows.json").write_text(json.dumps({
+        "title": "t", "rows": rows, "summaries": [], "warnings": [],
+        "searches": [{"path": str(p), "method": "ubnas", "seed": 0, "finished": True,
+                      "search_seconds": 5.0, "command": "bnnas search", "front": []}
+                     for p in searches]}))
+
+
+def test_steps_an_earlier_report_finished_are_not_run_again(tmp_path, capsys, monkeypatch):
+    """Run folders gone, rows.json kept: the finished steps stay done (a control's draw too,
+    once all its trainings are); a training it lacks is planned with its draw."""
+    monkeypatch.chdir(REPO)
+    root, results = tmp_path / "compare", tmp_path / "results"
+    ubnas = root / "ubnas-seed0"
+    runs = [root / "bresnet_small-seed0" / "train", ubnas / "train",
+            *(ubnas / "random-ops" / f"train-{k}" for k in range(3))]
+    write_earlier_report(results, [earlier_row(run) for run in runs], [ubnas / "search"])
+    argv = ["--results", str(results), "--methods", "ubnas", "--baselines", "bresnet_small",
+            "--seeds", "0"]
+    assert plan(capsys, root, *argv) == ["# nothing left to run"]
+    write_earlier_report(results, [earlier_row(run) for run in runs[:-1]], [ubnas / "search"])
+    lines = plan(capsys, root, *argv)
+    assert [line.split(" > ")[0].split()[-1] if "random_arch" in line else
+            line.split(" --out ")[1].split()[0] for line in lines] == [
+        str(ubnas / "random-ops"), str(ubnas / "random-ops" / "train-2")]
+
+
+def test_an_empty_root_keeps_the_earlier_reports_rows(tmp_path):
+    root, results = tmp_path / "compare", tmp_path / "results"
+    run = root / "bresnet_small-seed0" / "train"
+    write_earlier_report(results, [earlier_row(run, 88.5)])
+    compare.update_results(root, results, None)
+    rows = json.loads((results / "compare.json").read_text())
+    assert [(r["name"], r["test_acc"]) for r in rows] == [("bresnet_small-seed0", 88.5)]
+    assert "1 run(s) carried" in (results / "report.md").read_text()
+
+
+def test_finished_searches_are_recorded_without_checkpoints_and_restored(tmp_path):
+    root, record = tmp_path / "compare", tmp_path / "record"
+    search = root / "ubnas-seed0" / "search"
+    finish(search)
+    (search / "genotype.json").write_text('{"normal": []}')
+    (search / "last.pt").write_bytes(b"weights")
+    (search / "checkpoints").mkdir()
+    (search / "checkpoints" / "epoch-1.pt").write_bytes(b"weights")
+    unfinished = root / "ubnas-seed1" / "search"
+    unfinished.mkdir(parents=True)
+    (unfinished / "config.yaml").write_text("seed: 1\n")
+    steps = compare.plan_steps(root, ["ubnas"], [], [0, 1], 7)
+    compare.record_finished(steps, root, record)
+    kept = record / "ubnas-seed0" / "search"
+    assert sorted(p.name for p in kept.iterdir()) == ["config.yaml", "genotype.json",
+                                                      "result.json"]
+    assert not (record / "ubnas-seed1").exists()
+    shutil.rmtree(search)
+    finish(record / "ubnas-seed1" / "search")  # recorded, but its folder here holds a run
+    compare.restore_recorded(steps, root, record)
+    assert compare.finished(search)
+    assert (search / "genotype.json").read_text() == '{"normal": []}'
+    assert not (search / "last.pt").exists()
+    assert not compare.finished(unfinished)
+
+
+def test_search_overrides_for_every_search_or_one_method():
+    given = ["epochs=3", "bars:data.limit=16000", "ubnas:epochs=5", "space.op=a:b"]
+    assert compare.search_overrides(given, "bars") == ["epochs=3", "data.limit=16000",
+                                                       "space.op=a:b"]
+    assert compare.search_overrides(given, "mots") == ["epochs=3", "space.op=a:b"]

@@ -142,7 +142,7 @@ def test_bad_input_is_one_error_line(study, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run_cli(capsys, "report", tmp_path / "missing", "--out", tmp_path / "o")
-    assert_user_error(code, err, "is not a folder")
+    assert_user_error(code, err, "is neither a folder nor")
     code, _, err = run_cli(capsys, "report", empty, "--out", tmp_path / "o")
     assert_user_error(code, err, "is not a run folder", "holds none")
     only = tmp_path / "only-unfinished" / "run"

@@ -32,7 +32,7 @@ def test_classifies_runs_found_at_any_depth_and_skips_set_aside_folders(tmp_path
 
 def test_not_a_folder_and_no_runs(tmp_path):
     (tmp_path / "file").write_text("")
-    with pytest.raises(ReportError, match="is not a folder"):
+    with pytest.raises(ReportError, match="is neither a folder nor"):
         find_run_folders([tmp_path / "file"])
     with pytest.raises(ReportError, match="holds none"):
         find_run_folders([tmp_path])
