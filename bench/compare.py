@@ -23,8 +23,8 @@ Hours on 2 cores, so it is resumable and runs one step at a time, in this order:
 
 1. cheap baselines (under 5e7 MACs per image; ``bresnet_small``, about 25 min for 30 epochs),
    every seed, so the table has rows within the first hour;
-2. the retrain of any search that has finished, as soon as it has, and the drawing of its
-   random control (seconds); then the control's trainings (each as long as a retrain);
+2. as soon as a search has finished, the drawing of its random control (seconds) and the
+   retrain of its network; then the control's trainings (each as long as a retrain);
 3. then seed by seed: the searches, cheapest first (MO-TS-BNAS and random about an hour each,
    UBNAS three hours or more, BARS about six: docs/RESULTS.md), then the expensive baselines
    (``birealnet18`` takes about 18 min per epoch, 9 hours for 30; ``reactnet_a`` has
@@ -234,15 +234,16 @@ def search_overrides(items: Sequence[str], method: str) -> list[str]:
 def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[str],
                   epochs: int, training: list[str], layout: Sequence[str] = ()) -> list[Step]:
     """The random-ops control of one search: draw RANDOM_NETS random genotypes of its space
-    within 10% of the found network's OPs (seconds, right after its retrain is planned),
-    then train each with the same recipe and seed. The trainings cost as much as a retrain,
+    within 10% of the found network's OPs (seconds, just before its retrain, so that the draw
+    is recorded even when the retrain is cut short), then train each with the same recipe and
+    seed. The trainings cost as much as a retrain,
     so they run after every retrain of the seed, before the next seed's searches."""
     search, control = folder / "search", folder / CONTROL
     draw = Step("random", control, [
         *found, "--space", method, "--config", str(search / "config.yaml"), "--seed", str(seed),
         "--count", str(RANDOM_NETS), "--out", str(control),
         *_sets(layout, "--arg"),
-    ], (1, seed, 0, rank, 1), needs=search, module=RANDOM_MODULE)
+    ], (1, seed, 0, rank, 0), needs=search, module=RANDOM_MODULE)
     steps = [draw]
     for k in range(RANDOM_NETS):
         run = control / f"train-{k}"
@@ -284,7 +285,7 @@ def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
                 "train", "--config", RECIPE, *found, "--seed", str(seed),
                 "--epochs", str(epochs), *relaid, *training, "--out", str(folder / "train"),
                 "--no-progress",
-            ], (1, seed, 0, rank), needs=search))
+            ], (1, seed, 0, rank, 1), needs=search))
             if method in controlled:
                 steps += control_steps(folder, method, seed, rank, found, epochs, training,
                                        layout)

@@ -110,7 +110,7 @@ def test_a_folder_a_live_process_writes_is_not_started_again(half_done, capsys):
         steps = compare.plan_steps(root, ["mots", "ubnas"], ["bresnet_small"], [0], 7)
         # the retrain of a search still running waits; the other steps go on
         chosen = compare.next_step(steps, set())
-        assert chosen.run_dir == root / "mots-seed0" / "train"
+        assert chosen.run_dir == root / "mots-seed0" / "random-ops"
         for step in steps:
             if step.run_dir != live and not compare.finished(step.run_dir):
                 finish(step.run_dir)
@@ -168,7 +168,7 @@ def test_a_short_real_pass_trains_reports_and_then_has_nothing_left(tmp_path, mo
 
 def test_each_finished_search_gets_its_random_ops_control_after_the_retrains(tmp_path, capsys,
                                                                              monkeypatch):
-    """Draw the control right after the retrain, train its 3 networks after every retrain
+    """Draw the control just before the retrain, train its 3 networks after every retrain
     of the seed; a drawn control leaves only its trainings."""
     from bnnas.search.random_arch import CONTROL_FOLDER
 
@@ -194,13 +194,13 @@ def test_each_finished_search_gets_its_random_ops_control_after_the_retrains(tmp
                 f"> {ops}.log 2>&1")
 
     assert lines == [
+        draw("mots", "pareto.json --pick best"),
         f"{recipe} --genotype {root}/mots-seed0/search/pareto.json --pick best --seed 0 "
         f"--epochs 7 --out {root}/mots-seed0/train --no-progress > {root}/mots-seed0/train.log "
         "2>&1",
-        draw("mots", "pareto.json --pick best"),
+        draw("ubnas", "genotype.json"),
         f"{recipe} --genotype {root}/ubnas-seed0/search/genotype.json --seed 0 --epochs 7 "
         f"--out {root}/ubnas-seed0/train --no-progress > {root}/ubnas-seed0/train.log 2>&1",
-        draw("ubnas", "genotype.json"),
         *trains("mots"),
         *trains("ubnas"),
     ]
@@ -244,9 +244,9 @@ def test_layout_moves_one_methods_retrain_and_its_control(tmp_path, capsys, monk
                  "--layout", "ubnas:cells=5", "--layout", "ubnas:channels=8")
     ubnas = [line for line in lines if "ubnas-seed0" in line]
     mots = [line for line in lines if "mots-seed0" in line]
-    assert "--set model.args.cells=5 --set model.args.channels=8" in ubnas[0]
-    assert ubnas[1].startswith("python -m bnnas.search.random_arch")
-    assert "--arg cells=5 --arg channels=8" in ubnas[1]
+    assert "--set model.args.cells=5 --set model.args.channels=8" in ubnas[1]
+    assert ubnas[0].startswith("python -m bnnas.search.random_arch")
+    assert "--arg cells=5 --arg channels=8" in ubnas[0]
     assert not any("model.args" in line for line in ubnas[2:] + mots)
     assert not any("--arg" in line for line in mots)
     with pytest.raises(SystemExit):
