@@ -26,9 +26,10 @@ Hours on 2 cores, so it is resumable and runs one step at a time, in this order:
 2. as soon as a search has finished, the drawing of its random control (seconds) and the
    retrain of its network; then the control's trainings (each as long as a retrain);
 3. then seed by seed: the searches, cheapest first (MO-TS-BNAS and random about an hour each,
-   UBNAS three hours or more, BARS about six: docs/RESULTS.md), then the expensive baselines
-   (``birealnet18`` takes about 18 min per epoch, 9 hours for 30; ``reactnet_a`` has
-   similar MACs).
+   UBNAS three hours or more, BARS about six on the full training set and one on the
+   16,000 images of ``--search-set bars:data.limit=16000``: docs/RESULTS.md), then the
+   expensive baselines (``birealnet18`` takes about 18 min per epoch, 9 hours for 30;
+   ``reactnet_a`` has similar MACs).
 
 Restarting it continues where it stopped: a step whose folder has ``result.json`` is done;
 one with only a ``config.yaml`` is continued with ``--resume`` (with the settings it
