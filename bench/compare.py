@@ -45,7 +45,7 @@ Run folders may not outlive the study (another machine, a cleaned or lost disk),
 keeps its own record beside its report: every rebuild of the report also reads the previous
 ``docs/results/rows.json`` (:mod:`bnnas.report.earlier`), so rows whose run folders are gone
 stay in the table as they were measured, and a step that rows.json lists as finished is not
-run again; every finished search and random-control draw is copied, without its checkpoints
+run again (to drop or redo one, delete its row from rows.json as well as its folder); every finished search and random-control draw is copied, without its checkpoints
 (``*.pt``) and subfolders, to ``docs/results/searches/<method>-seed<S>/...`` (``--record``),
 and copied back into the root when its folder is missing, so that a retrain or a control
 still to run finds its genotype files. Run from the repository root:
