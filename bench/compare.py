@@ -45,10 +45,11 @@ Run folders may not outlive the study (another machine, a cleaned or lost disk),
 keeps its own record beside its report: every rebuild of the report also reads the previous
 ``docs/results/rows.json`` (:mod:`bnnas.report.earlier`), so rows whose run folders are gone
 stay in the table as they were measured, and a step that rows.json lists as finished is not
-run again (to drop or redo one, delete its row from rows.json as well as its folder); every finished search and random-control draw is copied, without its checkpoints
-(``*.pt``) and subfolders, to ``docs/results/searches/<method>-seed<S>/...`` (``--record``),
-and copied back into the root when its folder is missing, so that a retrain or a control
-still to run finds its genotype files. Run from the repository root:
+run again (to drop or redo one, delete its row from rows.json as well as its folder); every
+finished search and random-control draw is copied, without its checkpoints (``*.pt``) and
+subfolders, to ``docs/results/searches/<method>-seed<S>/...`` (``--record``), and copied back
+into the root when its folder is missing, so that a retrain or a control still to run finds
+its genotype files. Run from the repository root:
 
     nohup .venv/bin/python bench/compare.py > runs/compare.log 2>&1 &
     .venv/bin/python bench/compare.py --only-plan        # the commands still to run, in order
@@ -403,12 +404,13 @@ def _copy_atomic(source: Path, target: Path) -> None:
 
 def record_step(step: Step, root: Path, record: Path) -> None:
     """Copy a finished search's or draw's own files into the record: not its checkpoints
-    (``*.pt``), subfolders (checkpoints, the draw's trainings) or hidden temporary files."""
+    (``*.pt``), subfolders (checkpoints, the draw's trainings), the output of the draw's
+    trainings (``train-<k>.log``, see :attr:`Step.log`) or hidden temporary files."""
     target = record / step.run_dir.relative_to(root)
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(step.run_dir.iterdir()):
-        if path.is_file() and path.suffix != ".pt" and not path.name.startswith(".") \
-                and path.stat().st_size <= RECORD_MAX_BYTES:
+        if path.is_file() and path.suffix not in (".pt", ".log") \
+                and not path.name.startswith(".") and path.stat().st_size <= RECORD_MAX_BYTES:
             _copy_atomic(path, target / path.name)
 
 

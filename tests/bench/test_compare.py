@@ -363,6 +363,10 @@ def test_finished_searches_are_recorded_without_checkpoints_and_restored(tmp_pat
     (search / "last.pt").write_bytes(b"weights")
     (search / "checkpoints").mkdir()
     (search / "checkpoints" / "epoch-1.pt").write_bytes(b"weights")
+    draw = root / "ubnas-seed0" / "random-ops"
+    finish(draw)
+    (draw / "genotype-0.json").write_text("{}")
+    (draw / "train-0.log").write_text("epoch 1/7")  # the output of a control's training
     unfinished = root / "ubnas-seed1" / "search"
     unfinished.mkdir(parents=True)
     (unfinished / "config.yaml").write_text("seed: 1\n")
@@ -372,6 +376,8 @@ def test_finished_searches_are_recorded_without_checkpoints_and_restored(tmp_pat
     assert sorted(p.name for p in kept.iterdir()) == ["config.yaml", "genotype.json",
                                                       "result.json"]
     assert not (record / "ubnas-seed1").exists()
+    assert sorted(p.name for p in (record / "ubnas-seed0" / "random-ops").iterdir()) == [
+        "config.yaml", "genotype-0.json", "result.json"]
     shutil.rmtree(search)
     finish(record / "ubnas-seed1" / "search")  # recorded, but its folder here holds a run
     compare.restore_recorded(steps, root, record)
