@@ -423,6 +423,16 @@ def record_finished(steps: Sequence[Step], root: Path, record: Path | None) -> N
             record_step(step, root, record)
 
 
+def restorable(step: Step, root: Path, record: Path | None) -> bool:
+    """Whether the record holds a finished copy of ``step`` that :func:`restore_recorded`
+    would copy back (its folder here is missing or empty)."""
+    if record is None or step.kind not in RECORDED_KINDS or finished(step.run_dir):
+        return False
+    kept = record / step.run_dir.relative_to(root)
+    return (kept / "result.json").is_file() and not (
+        step.run_dir.exists() and any(step.run_dir.iterdir()))
+
+
 def restore_recorded(steps: Sequence[Step], root: Path, record: Path | None) -> None:
     """Copy recorded searches and draws back into ``root`` where their folders are missing
     (a folder that exists is never touched: a run in it is resumed as usual)."""
@@ -633,6 +643,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = Path(args.record) if args.record else None
     mark_carried(steps, carried_runs(Path(args.results) / "rows.json"))
     if args.only_plan:
+        for step in steps:  # a run restores these before it starts anything
+            step.carried = step.carried or restorable(step, root, record)
         print("\n".join(plan_lines(steps)) or "# nothing left to run")
         return 0
     lock = _lock(root)

@@ -380,6 +380,8 @@ def test_finished_searches_are_recorded_without_checkpoints_and_restored(tmp_pat
         "config.yaml", "genotype-0.json", "result.json"]
     shutil.rmtree(search)
     finish(record / "ubnas-seed1" / "search")  # recorded, but its folder here holds a run
+    assert [compare.restorable(s, root, record) for s in steps if s.kind == "search"] == [
+        True, False]
     compare.restore_recorded(steps, root, record)
     assert compare.finished(search)
     assert (search / "genotype.json").read_text() == '{"normal": []}'
