@@ -238,8 +238,8 @@ def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[s
     """The random-ops control of one search: draw RANDOM_NETS random genotypes of its space
     within 10% of the found network's OPs (seconds, just before its retrain, so that the draw
     is recorded even when the retrain is cut short), then train each with the same recipe and
-    seed. The trainings cost as much as a retrain,
-    so they run after every retrain of the seed, before the next seed's searches."""
+    seed. The trainings cost as much as a retrain, so they run after every retrain of the
+    seed, before the next seed's searches."""
     search, control = folder / "search", folder / CONTROL
     draw = Step("random", control, [
         *found, "--space", method, "--config", str(search / "config.yaml"), "--seed", str(seed),
@@ -396,22 +396,18 @@ def stop_all(running: Sequence[Running]) -> None:
         item.proc.wait()
 
 
-def _copy_atomic(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(source, tmp)
-    tmp.replace(target)
-
-
 def record_step(step: Step, root: Path, record: Path) -> None:
     """Copy a finished search's or draw's own files into the record: not its checkpoints
     (``*.pt``), subfolders (checkpoints, the draw's trainings), the output of the draw's
     trainings (``train-<k>.log``, see :attr:`Step.log`) or hidden temporary files."""
+    from bnnas.runs import write_bytes_atomic
+
     target = record / step.run_dir.relative_to(root)
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(step.run_dir.iterdir()):
         if path.is_file() and path.suffix not in (".pt", ".log") \
                 and not path.name.startswith(".") and path.stat().st_size <= RECORD_MAX_BYTES:
-            _copy_atomic(path, target / path.name)
+            write_bytes_atomic(target / path.name, path.read_bytes())
 
 
 def record_finished(steps: Sequence[Step], root: Path, record: Path | None) -> None:
@@ -423,27 +419,32 @@ def record_finished(steps: Sequence[Step], root: Path, record: Path | None) -> N
             record_step(step, root, record)
 
 
-def restorable(step: Step, root: Path, record: Path | None) -> bool:
-    """Whether the record holds a finished copy of ``step`` that :func:`restore_recorded`
-    would copy back (its folder here is missing or empty)."""
+def _recorded(step: Step, root: Path, record: Path | None) -> Path | None:
+    """The record's finished copy of a search or draw not finished here, or None."""
     if record is None or step.kind not in RECORDED_KINDS or finished(step.run_dir):
-        return False
+        return None
     kept = record / step.run_dir.relative_to(root)
-    return (kept / "result.json").is_file() and not (
-        step.run_dir.exists() and any(step.run_dir.iterdir()))
+    return kept if (kept / "result.json").is_file() else None
+
+
+def _occupied(folder: Path) -> bool:
+    return folder.exists() and any(folder.iterdir())
+
+
+def restorable(step: Step, root: Path, record: Path | None) -> bool:
+    """Whether :func:`restore_recorded` would copy ``step`` back (recorded, and its folder
+    here is missing or empty)."""
+    return _recorded(step, root, record) is not None and not _occupied(step.run_dir)
 
 
 def restore_recorded(steps: Sequence[Step], root: Path, record: Path | None) -> None:
     """Copy recorded searches and draws back into ``root`` where their folders are missing
     (a folder that exists is never touched: a run in it is resumed as usual)."""
-    if record is None:
-        return
     for step in steps:
-        kept = record / step.run_dir.relative_to(root)
-        if step.kind not in RECORDED_KINDS or finished(step.run_dir) \
-                or not (kept / "result.json").is_file():
+        kept = _recorded(step, root, record)
+        if kept is None:
             continue
-        if step.run_dir.exists() and any(step.run_dir.iterdir()):
+        if _occupied(step.run_dir):
             print(f"{time.strftime('%H:%M:%S')} not restoring {step.label} from {kept}: "
                   f"{step.run_dir} is not empty", flush=True)
             continue

@@ -117,14 +117,14 @@ def code_revision() -> str:
     return revision + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename; a failed write (full
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename; a failed write (full
     disk, read-only folder) leaves the old file and raises RunFolderError."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(tmp, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -136,6 +136,11 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """:func:`write_bytes_atomic` for UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 class MetricsLog:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bnnas.errors import ReportError, RunFolderError
+from bnnas.errors import ReportError
 from bnnas.report import plots
 from bnnas.report.document import Report
 from bnnas.report.html import render_html
 from bnnas.report.markdown import render_markdown
-from bnnas.runs import write_text_atomic
+from bnnas.runs import write_bytes_atomic, write_text_atomic
 
 PLOT_CAPTIONS = {
     "accuracy-vs-ops.png": "Test accuracy against OPs",
@@ -35,15 +35,6 @@ def render_plots(report: Report) -> dict[str, tuple[str, bytes]]:
     return {name: (PLOT_CAPTIONS[name], png) for name, png in images.items() if png}
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except OSError as error:
-        raise RunFolderError(f"cannot write {str(path)!r} ({error.strerror or error})") from None
-
-
 def write_report(report: Report, out: str | Path) -> dict[str, Path]:
     """Write the report files into ``out`` (created if needed); returns them by name."""
     out = Path(out)
@@ -56,7 +47,7 @@ def write_report(report: Report, out: str | Path) -> dict[str, Path]:
     for name in PLOT_CAPTIONS:
         path = out / name
         if name in images:
-            _write_bytes_atomic(path, images[name][1])
+            write_bytes_atomic(path, images[name][1])
             written[name] = path
         elif path.is_file():
             path.unlink()

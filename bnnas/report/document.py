@@ -4,8 +4,9 @@ per-name summaries, the published rows, the searches, and what was skipped and w
 Unfinished train runs (a ``config.yaml`` but no ``result.json`` yet) are skipped with a
 warning that says how far they have come, rather than failing the report, so that a report
 over a study still in progress (as ``bench/compare.py`` makes after every step) shows what is
-done. Only when nothing at all is finished is that an error. Rows and finished searches of earlier
-reports (``rows.json`` files among the paths) fill in the runs whose folders are not given.
+done. Only when nothing at all is finished is that an error. Rows and finished searches of
+earlier reports (``rows.json`` files among the paths) fill in the runs whose folders are not
+given.
 """
 
 from __future__ import annotations
