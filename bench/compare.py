@@ -13,18 +13,22 @@ that control for MO-TS-BNAS's space; ``--controls``) also gets a random control
 seed in ``ROOT/<method>-seed<S>/random-ops/train-<k>``; the report lists them as
 ``random-equal-ops (<method> space)``. ``--layout METHOD:KEY=VALUE`` retrains a method's
 found cells on another layout (``--set model.args.KEY=VALUE``; its random control is drawn on
-that layout too), e.g. to bring a search's derived network under an OPs budget. Each test
-accuracy is the trainer's, after the last epoch. After every finished step the report is
-rebuilt (``bnnas.report``) into ``docs/results/`` (``report.md``, ``report.html``, plots,
-``rows.json``) together with ``docs/results/compare.json``, one object per network (mean and
-std over the seeds done).
+that layout too), e.g. to bring a search's derived network under an OPs budget.
+``--retrain-seeds 1`` trains every found network and its control's networks once more with
+seed 1 (``train-seed1``, ``random-ops/train-<k>-seed1``): the report averages the trainings of
+one network over their seeds and keeps the network another search seed found on a line of its
+own. Each test accuracy is the trainer's, after the last epoch. After every finished step the
+report is rebuilt (``bnnas.report``) into ``docs/results/`` (``report.md``, ``report.html``,
+plots, ``rows.json``) together with ``docs/results/compare.json``, one object per network (mean
+and std over its training seeds done).
 
 Hours on 2 cores, so it is resumable and runs one step at a time, in this order:
 
 1. cheap baselines (under 5e7 MACs per image; ``bresnet_small``, about 25 min for 30 epochs),
    every seed, so the table has rows within the first hour;
 2. as soon as a search has finished, the drawing of its random control (seconds) and the
-   retrain of its network; then the control's trainings (each as long as a retrain);
+   retrain of its network; then the control's trainings (each as long as a retrain); then
+   the trainings with ``--retrain-seeds``;
 3. then seed by seed: the searches, cheapest first (MO-TS-BNAS and random about an hour each,
    UBNAS three hours or more, BARS about six on the full training set and one on the
    16,000 images of ``--search-set bars:data.limit=16000``: docs/RESULTS.md), then the
@@ -109,6 +113,7 @@ class Step:
     needs: Path | None = None  # a step folder that must have finished first
     module: str = "bnnas"  # run as ``python -m <module>``
     carried: bool = False  # finished in an earlier report whose run folder is gone
+    stranded: bool = False  # what it needs is carried but its files are gone: cannot run
 
     @property
     def label(self) -> str:
@@ -164,6 +169,27 @@ def mark_carried(steps: Sequence[Step], runs: set[Path]) -> None:
             step.carried = all(done(other) for other in users)
 
 
+def mark_stranded(steps: Sequence[Step], root: Path, record: Path | None) -> None:
+    """Flag the steps that cannot run because a step they need (directly or through another
+    step) is carried from the earlier report with its folder gone and not in the record:
+    e.g. a second training of a network whose search's genotype files were lost before the
+    record kept them."""
+    by_dir = {step.run_dir: step for step in steps}
+
+    def lost(step: Step) -> bool:
+        return step.carried and not finished(step.run_dir) and not restorable(step, root,
+                                                                              record)
+
+    changed = True
+    while changed:
+        changed = False
+        for step in steps:
+            needed = by_dir.get(step.needs) if step.needs is not None else None
+            if needed is not None and not step.stranded and not done(step) and (
+                    lost(needed) or needed.stranded):
+                step.stranded = changed = True
+
+
 def command(step: Step) -> list[str]:
     """Resume a folder a run already started in, else start afresh (the random genotypes
     are drawn again: the draw is deterministic and takes seconds)."""
@@ -177,10 +203,11 @@ def shown(argv: Sequence[str], module: str = "bnnas") -> str:
     return f"{program} {shlex.join(argv)}"
 
 
-def live_pid(run_dir: Path) -> int | None:
-    """The id of a live ``bnnas`` process writing ``run_dir`` (its ``--out`` or ``--resume``
-    argument names it, relative to that process's working folder), or None."""
-    target = run_dir.resolve()
+def live_writers() -> dict[Path, tuple[int, list[str]]]:
+    """Each folder a live ``bnnas`` process writes (its ``--out`` or ``--resume`` argument,
+    relative to that process's working folder, resolved), with the process's id and command
+    line; one pass over /proc."""
+    writers = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -199,9 +226,25 @@ def live_pid(run_dir: Path) -> int | None:
             value = args[i + 1] if arg in ("--out", "--resume") and i + 1 < len(args) else None
             if arg.startswith(("--out=", "--resume=")):
                 value = arg.split("=", 1)[1]
-            if value and (cwd / value).resolve() == target:
-                return int(entry.name)
-    return None
+            if value:
+                writers[(cwd / value).resolve()] = (int(entry.name), args)
+    return writers
+
+
+def live_pid(run_dir: Path) -> int | None:
+    """The id of a live ``bnnas`` process writing ``run_dir``, or None."""
+    found = live_writers().get(run_dir.resolve())
+    return None if found is None else found[0]
+
+
+def runs_step(args: Sequence[str], step: Step) -> bool:
+    """Whether a process's command line is this step's command as compare.py starts it (fresh
+    or resumed): a run another compare.py started, whose end this one may record."""
+    if "-m" not in args:
+        return False
+    tail = list(args[args.index("-m") + 1:])
+    resumed = [step.module, step.kind, "--resume", str(step.run_dir), "--no-progress"]
+    return tail in ([step.module, *step.argv], resumed)
 
 
 def training_macs(model: str) -> float:
@@ -257,15 +300,44 @@ def control_steps(folder: Path, method: str, seed: int, rank: int, found: list[s
     return steps
 
 
+def retrain_seed_steps(folder: Path, seed: int, rank: int, found: list[str], epochs: int,
+                       training: list[str], relaid: list[str], retrain_seeds: Sequence[int],
+                       controlled: bool) -> list[Step]:
+    """The found network of search seed ``seed`` (and, if it has one, its control's networks)
+    trained again with each other seed of ``retrain_seeds``, in ``train-seed<T>`` (and
+    ``random-ops/train-<k>-seed<T>``): the spread over training seeds of one network, the
+    "mean ± std over runs of the final architecture" of DARTS (Liu et al., ICLR 2019), at the
+    cost of a retrain each rather than a search. They run after the seed's own retrains and
+    controls, before the next seed's searches."""
+    steps = []
+    control = folder / CONTROL
+    for other in (s for s in retrain_seeds if s != seed):
+        run = folder / f"train-seed{other}"
+        steps.append(Step("train", run, [
+            "train", "--config", RECIPE, *found, "--seed", str(other), "--epochs", str(epochs),
+            *relaid, *training, "--out", str(run), "--no-progress",
+        ], (1, seed, 2, other, rank, 0), needs=folder / "search"))
+        for k in range(RANDOM_NETS if controlled else 0):
+            run = control / f"train-{k}-seed{other}"
+            steps.append(Step("train", run, [
+                "train", "--config", RECIPE, "--genotype", str(control / f"genotype-{k}.json"),
+                "--seed", str(other), "--epochs", str(epochs), *training, "--out", str(run),
+                "--no-progress",
+            ], (1, seed, 2, other, rank, 1 + k), needs=control))
+    return steps
+
+
 def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
                seeds: Sequence[int], epochs: int, *, search_set: Sequence[str] = (),
                train_set: Sequence[str] = (),
                layouts: dict[str, list[str]] | None = None,
-               controlled: Sequence[str] | None = None) -> list[Step]:
+               controlled: Sequence[str] | None = None,
+               retrain_seeds: Sequence[int] = ()) -> list[Step]:
     """Every step of the study, done or not, with its priority (lower runs first);
     ``layouts`` maps a method to the ``KEY=VALUE`` layout changes of its retrain;
     ``controlled`` names the methods whose found network gets a random-ops control
-    (default: ``DEFAULT_CONTROLS``)."""
+    (default: ``DEFAULT_CONTROLS``); ``retrain_seeds`` are training seeds each found network
+    (and its control's) is trained with besides its search's (:func:`retrain_seed_steps`)."""
     training = _sets(train_set)
     layouts = layouts or {}
     controlled = _names(DEFAULT_CONTROLS) if controlled is None else controlled
@@ -291,6 +363,8 @@ def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
             if method in controlled:
                 steps += control_steps(folder, method, seed, rank, found, epochs, training,
                                        layout)
+            steps += retrain_seed_steps(folder, seed, rank, found, epochs, training, relaid,
+                                        retrain_seeds, method in controlled)
     costs = {model: training_macs(model) for model in baselines}
     for seed in seeds:
         for model in baselines:
@@ -311,20 +385,49 @@ def next_step(steps: Sequence[Step], failed: set[Path], *, wait_live: bool = Fal
     another process runs a step."""
     if wait_live and waiting_for(steps, failed):
         return None
-    ready = [s for s in steps if not done(s) and s.run_dir not in failed
-             and ready_after(s, steps) and live_pid(s.run_dir) is None]
+    writers = live_writers()
+    ready = [s for s in steps if not done(s) and not s.stranded and s.run_dir not in failed
+             and ready_after(s, steps) and s.run_dir.resolve() not in writers]
     return min(ready, key=lambda s: s.priority, default=None)
 
 
 def waiting_for(steps: Sequence[Step], failed: set[Path]) -> list[tuple[Step, int]]:
     """Steps not done because a live process runs them (with its id)."""
+    return [(step, pid) for step, pid, _ in _written(steps, failed)]
+
+
+def _written(steps: Sequence[Step], failed: set[Path]
+             ) -> list[tuple[Step, int, list[str]]]:
+    """Steps not done that a live process runs: the step, the process id, its command line."""
+    writers = live_writers()
     live = []
     for step in steps:
-        if not done(step) and step.run_dir not in failed:
-            pid = live_pid(step.run_dir)
-            if pid is not None:
-                live.append((step, pid))
+        found = writers.get(step.run_dir.resolve())
+        if found is not None and not done(step) and step.run_dir not in failed:
+            live.append((step, *found))
     return live
+
+
+def adopt(steps: Sequence[Step], failed: set[Path], adopted: dict[Path, Step]) -> None:
+    """Remember the steps another compare.py started (same command line) and still runs,
+    so that this one records their end as if it had started them: after a restart of
+    compare.py, a training the previous one left running keeps its ``command.txt``."""
+    for step, _, args in _written(steps, failed):
+        if step.run_dir not in adopted and runs_step(args, step):
+            adopted[step.run_dir] = step
+
+
+def end_adopted(adopted: dict[Path, Step]) -> list[Step]:
+    """The adopted steps whose process has gone: a finished one gets its ``command.txt``
+    (unless it has one); all are forgotten (an unfinished one is left to be resumed)."""
+    writers = live_writers()
+    ended = [step for path, step in adopted.items() if path.resolve() not in writers]
+    for step in ended:
+        del adopted[step.run_dir]
+        if finished(step.run_dir) and not (step.run_dir / "command.txt").is_file():
+            (step.run_dir / "command.txt").write_text(shown(step.argv, step.module) + "\n",
+                                                      encoding="utf-8")
+    return ended
 
 
 def plan_lines(steps: Sequence[Step]) -> list[str]:
@@ -332,7 +435,7 @@ def plan_lines(steps: Sequence[Step]) -> list[str]:
     well; runs of other processes are listed as comments and assumed to end first."""
     lines = []
     ended = {s.run_dir for s in steps if done(s)}
-    pending = [s for s in steps if s.run_dir not in ended]
+    pending = [s for s in steps if s.run_dir not in ended and not s.stranded]
     for step in list(pending):
         pid = live_pid(step.run_dir)
         if pid is not None:
@@ -347,7 +450,12 @@ def plan_lines(steps: Sequence[Step]) -> list[str]:
         lines.append(f"{shown(command(step), step.module)} > {step.log} 2>&1")
         ended.add(step.run_dir)
         pending.remove(step)
-    return lines
+    return lines + [_stranded_line(s) for s in steps if s.stranded]
+
+
+def _stranded_line(step: Step) -> str:
+    return (f"# cannot run {step.label}: it needs {step.needs}, whose files are gone (carried "
+            "from the earlier report, not in the record)")
 
 
 class TerminatedError(Exception):
@@ -514,9 +622,18 @@ def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
     failed: set[Path] = set()
     announced: set[int] = set()
     running: list[Running] = []
+    adopted: dict[Path, Step] = {}
     _safe_update(steps, root, results, literature, record)
     try:
         while True:
+            adopt(steps, failed | {item.step.run_dir for item in running}, adopted)
+            ended = end_adopted(adopted)
+            for step in ended:
+                state = "done" if finished(step.run_dir) else "stopped unfinished"
+                print(f"{time.strftime('%H:%M:%S')} {state} {step.label} (run by another "
+                      "process)", flush=True)
+            if any(finished(step.run_dir) for step in ended):
+                _safe_update(steps, root, results, literature, record)
             for item in [r for r in running if r.proc.poll() is not None]:
                 running.remove(item)
                 code = item.proc.returncode
@@ -557,9 +674,12 @@ def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
     except (TerminatedError, KeyboardInterrupt):
         stop_all(running)
         raise
-    left = [s.label for s in steps if not done(s)]
+    left = [s.label for s in steps if not done(s) and not s.stranded]
     if left:
         print(f"not finished: {', '.join(left)}", flush=True)
+    for step in steps:
+        if step.stranded:
+            print(_stranded_line(step), flush=True)
     return 1 if failed else 0
 
 
@@ -587,6 +707,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baselines", default=DEFAULT_BASELINES,
                         help=f"comma-separated zoo models (default {DEFAULT_BASELINES})")
     parser.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
+    parser.add_argument("--retrain-seeds", default="",
+                        help="comma-separated training seeds every found network (and its "
+                        "control's networks) is also trained with, besides its search's seed "
+                        "(default none; e.g. 1: a second training of seed 0's networks)")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
     parser.add_argument("--search-set", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                         help="a config override for every search, or for one method's "
@@ -627,6 +751,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds = [int(s) for s in _names(args.seeds)]
     except ValueError:
         parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
+    try:
+        retrain_seeds = [int(s) for s in _names(args.retrain_seeds)]
+    except ValueError:
+        parser.error(f"--retrain-seeds takes comma-separated integers, got "
+                     f"{args.retrain_seeds!r}")
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
     if args.jobs is not None and args.jobs < 1:
@@ -640,9 +769,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(args.root)
     steps = plan_steps(root, methods, baselines, seeds, args.epochs,
                        search_set=args.search_set, train_set=args.train_set, layouts=layouts,
-                       controlled=_names(args.controls))
+                       controlled=_names(args.controls), retrain_seeds=retrain_seeds)
     record = Path(args.record) if args.record else None
     mark_carried(steps, carried_runs(Path(args.results) / "rows.json"))
+    mark_stranded(steps, root, record)
     if args.only_plan:
         for step in steps:  # a run restores these before it starts anything
             step.carried = step.carried or restorable(step, root, record)

@@ -1,7 +1,9 @@
 """Rows of one network over several seeds become one line: mean and standard deviation.
 
-Runs are grouped by name, dataset and epochs, so a longer retrain of the same network stays a
-line of its own. The spread is the sample standard deviation (n - 1 in the denominator), the
+Runs are grouped by name, dataset, epochs and the seed of the search (or random draw) that made
+the network, so a longer retrain of the same network stays a line of its own, and so does the
+network another search seed found: a line averages retrains of one network over their training
+seeds. The spread is the sample standard deviation (n - 1 in the denominator), the
 usual "mean ± std over seeds" of NAS tables; with a single seed there is none (None).
 """
 
@@ -30,6 +32,7 @@ class Summary:
     dataset: str | None
     epochs: int | None
     seeds: list[int | None] = field(default_factory=list)
+    search_seed: int | None = None  # of the search or draw that made it; None if hand-made
     mean: dict[str, float | None] = field(default_factory=dict)
     std: dict[str, float | None] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
@@ -49,6 +52,7 @@ class Summary:
         out: dict[str, Any] = {
             "name": self.name, "method": self.method, "dataset": self.dataset,
             "epochs": self.epochs, "runs": self.runs, "seeds": self.seeds,
+            "search_seed": self.search_seed,
         }
         for key in NUMERIC_FIELDS:
             out[key] = self.mean.get(key)
@@ -68,22 +72,22 @@ def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | Non
     return statistics.fmean(present), std
 
 
-def _order(summary: Summary) -> tuple[int, str]:
+def _order(summary: Summary) -> tuple[int, str, int]:
     rank = METHOD_ORDER.index(summary.method) if summary.method in METHOD_ORDER else 10
-    return (20 if summary.published else rank), summary.name
+    return (20 if summary.published else rank), summary.name, summary.search_seed or 0
 
 
 def aggregate(rows: Sequence[Row]) -> list[Summary]:
-    """One :class:`Summary` per (name, dataset, epochs), searched methods first (in
-    :data:`METHOD_ORDER`), then hand-made networks, each group by name."""
-    groups: dict[tuple[str, str, int], list[Row]] = {}
+    """One :class:`Summary` per (name, dataset, epochs, search seed), searched methods first
+    (in :data:`METHOD_ORDER`), then hand-made networks, each group by name and search seed."""
+    groups: dict[tuple[str, str, int, int | None], list[Row]] = {}
     for row in rows:
-        groups.setdefault((row.name, row.dataset, row.epochs), []).append(row)
+        groups.setdefault((row.name, row.dataset, row.epochs, row.search_seed), []).append(row)
     summaries = []
-    for (name, dataset, epochs), members in groups.items():
+    for (name, dataset, epochs, search_seed), members in groups.items():
         members = sorted(members, key=lambda r: (r.seed is None, r.seed or 0))
         summary = Summary(name=name, method=members[0].method, dataset=dataset, epochs=epochs,
-                          seeds=[r.seed for r in members],
+                          seeds=[r.seed for r in members], search_seed=search_seed,
                           commands=[r.command for r in members])
         for key in NUMERIC_FIELDS:
             summary.mean[key], summary.std[key] = _mean_std([getattr(r, key) for r in members])

@@ -46,7 +46,10 @@ class Report:
         """How to read the table."""
         notes = [
             "test acc: test accuracy after the last epoch (percent); with several seeds the "
-            "mean ± sample standard deviation over them (same for every number).",
+            "mean ± sample standard deviation over them (same for every number). seeds: the "
+            "training seeds; a found network retrained with seeds other than its search's "
+            "also names the seed that found it, and another search seed's network is a line "
+            "of its own.",
             "BOPs: binary multiply-accumulates; FLOPs: real multiply-accumulates; "
             "OPs = BOPs / 64 + FLOPs; size: 1 bit per binary weight, 32 bits per real value. "
             "Measured by profiling each trained model at its training input size.",

@@ -13,18 +13,19 @@ their progress line would be stale.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from bnnas.bounded_read import read_small_text
 from bnnas.errors import ReportError
-from bnnas.report.rows import Row
+from bnnas.report.rows import HAND_MADE, Row
 from bnnas.report.searches import FrontPoint, SearchRun
 
 REPORT_FILE = "rows.json"
 MAX_BYTES = 64 * 1024 * 1024
 _ROW_FIELDS = tuple(f.name for f in fields(Row))
+_REQUIRED_ROW_FIELDS = tuple(f.name for f in fields(Row) if f.default is MISSING)
 
 
 @dataclass
@@ -49,12 +50,16 @@ def _bad(path: Path, what: str) -> ReportError:
 def _row(item: Any, path: Path, index: int) -> Row:
     if not isinstance(item, dict):
         raise _bad(path, f"rows[{index}] is not an object")
-    missing = [name for name in _ROW_FIELDS if name not in item]
+    missing = [name for name in _REQUIRED_ROW_FIELDS if name not in item]
     if missing:
         raise _bad(path, f"rows[{index}] has no {missing[0]!r}")
-    row = Row(**{name: item[name] for name in _ROW_FIELDS})
+    row = Row(**{name: item[name] for name in _ROW_FIELDS if name in item})
     if not isinstance(row.test_acc, (int, float)) or not isinstance(row.run, str):
         raise _bad(path, f"rows[{index}] has no numeric test_acc or no run path")
+    if "search_seed" not in item and row.method != HAND_MADE:
+        # Written before rows kept it: such a network was trained with the seed of the
+        # search or draw that made it, as bench/compare.py has always done.
+        row.search_seed = row.seed
     return row
 
 

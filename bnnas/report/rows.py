@@ -9,7 +9,10 @@ Rows are named so that runs differing only in their seed share a name and can be
 a zoo model by its name (and constructor arguments), a searched network by the method that
 found it (and the front member it took, ``mots (best)``), and a random network of a search's
 random control (a genotype in a ``random-ops`` folder, :mod:`bnnas.search.random_arch`) by
-the space it was drawn from and its number: ``random-equal-ops (ubnas space) #0``.
+the space it was drawn from and its number: ``random-equal-ops (ubnas space) #0``. A found
+or drawn network also keeps the seed that found or drew it (``search_seed``), apart from the
+seed it was trained with, so that one network retrained with several seeds averages into one
+line while the network another search seed found stays a line of its own.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ NUMERIC_FIELDS = (
 class Row:
     """A trained network measured here. ``test_acc`` is the test accuracy (percent) after the
     last epoch, as ``bnnas train`` reports it; ``model_bytes`` is the profile's memory (1 bit
-    per binary weight, 32 per real value)."""
+    per binary weight, 32 per real value). ``search_seed`` is the seed of the search that found
+    the network, or of the random draw that drew it; None for a hand-made one."""
 
     name: str
     method: str
@@ -60,6 +64,7 @@ class Row:
     search_command: str | None
     run: str
     search_run: str | None
+    search_seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,9 +80,10 @@ def train_command(run: Path) -> str:
     return stored_command(run) or f"bnnas train --config {shlex.quote(str(run / 'config.yaml'))}"
 
 
-def random_control_of(genotype: str | None, run: Path) -> tuple[str, str] | None:
-    """``(method, name)`` of a network drawn by a random control: its genotype file lies in
-    a ``random-ops`` folder whose ``result.json`` names the space; None for any other run."""
+def random_control_of(genotype: str | None, run: Path) -> tuple[str, str, int | None] | None:
+    """``(method, name, seed of the draw)`` of a network drawn by a random control: its
+    genotype file lies in a ``random-ops`` folder whose ``result.json`` names the space; None
+    for any other run."""
     from bnnas.search.random_arch import CONTROL_FOLDER
 
     path = resolve_config_path(genotype, run) if genotype else None
@@ -85,10 +91,11 @@ def random_control_of(genotype: str | None, run: Path) -> tuple[str, str] | None
         return None
     info = read_json(path.parent / "result.json") if (path.parent / "result.json").is_file() \
         else {}
-    space = info.get("space") if isinstance(info, dict) else None
+    info = info if isinstance(info, dict) else {}
+    space, seed = info.get("space"), info.get("seed")
     method = f"random-equal-ops ({space if isinstance(space, str) else 'unknown'} space)"
     number = path.stem.removeprefix("genotype-")
-    return method, f"{method} #{number}"
+    return method, f"{method} #{number}", seed if isinstance(seed, int) else None
 
 
 def _profile_totals(run: Path) -> dict[str, float]:
@@ -116,8 +123,9 @@ def row_from_train_run(run: Path) -> Row:
     search_dir = search_folder_of(model.get("genotype"), run)
     search = load_search(search_dir) if search_dir is not None else None
     control = random_control_of(model.get("genotype"), run)
+    search_seed = None if search is None else search.seed
     if control is not None:
-        method, name = control
+        method, name, search_seed = control
         if args:
             name += f" [{_arguments(args)}]"
     elif model.get("genotype"):
@@ -151,4 +159,5 @@ def row_from_train_run(run: Path) -> Row:
         search_command=None if search is None else search.command(),
         run=str(run),
         search_run=None if search_dir is None else str(search_dir),
+        search_seed=search_seed if method != HAND_MADE else None,
     )

@@ -35,9 +35,14 @@ def _with_std(summary: Summary, key: str, fmt: Callable[[float], str]) -> str:
 
 
 def _seeds(summary: Summary) -> str:
+    """The training seeds; for a found or drawn network retrained with seeds other than the
+    one that found it, that seed too (``0, 1 (search 0)``)."""
     if summary.published:
         return MISSING
-    return ", ".join("?" if s is None else str(s) for s in summary.seeds)
+    text = ", ".join("?" if s is None else str(s) for s in summary.seeds)
+    if summary.search_seed is not None and set(summary.seeds) != {summary.search_seed}:
+        text += f" (found with seed {summary.search_seed})"
+    return text
 
 
 def _command(summary: Summary) -> str:

@@ -123,6 +123,36 @@ def test_a_folder_a_live_process_writes_is_not_started_again(half_done, capsys):
     assert compare.live_pid(live) is None
 
 
+def test_a_step_another_compare_started_gets_its_command_recorded_at_its_end(tmp_path):
+    """After a restart, compare.py adopts the steps the previous one left running (same
+    command line) and writes their command.txt when they finish; a process in the same
+    folder with another command line is not adopted."""
+    run = tmp_path / "net-seed0" / "train"
+    step = compare.Step("train", run, ["train", "--seed", "0", "--out", str(run)], (0,))
+    other = compare.Step("train", run, ["train", "--seed", "5", "--out", str(run)], (0,))
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m",
+                             "bnnas", *step.argv])
+    try:
+        deadline = time.monotonic() + 30
+        while compare.live_pid(run) != proc.pid:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        adopted = {}
+        compare.adopt([other], set(), adopted)
+        assert adopted == {}
+        compare.adopt([step], {run}, adopted)  # failed here: left alone
+        assert adopted == {}
+        compare.adopt([step], set(), adopted)
+        assert adopted == {run: step}
+        assert compare.end_adopted(adopted) == [] and adopted == {run: step}
+        finish(run)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert compare.end_adopted(adopted) == [step] and adopted == {}
+    assert (run / "command.txt").read_text() == f"bnnas train --seed 0 --out {run}\n"
+
+
 def test_wait_live_starts_nothing_meanwhile(half_done):
     root = half_done
     live = root / "ubnas-seed0" / "search"
@@ -213,6 +243,50 @@ def test_each_finished_search_gets_its_random_ops_control_after_the_retrains(tmp
     steps = compare.plan_steps(root, ["ubnas"], [], [0], 7)
     assert [s.label for s in steps][-1] == "ubnas-seed0/random-ops/train-2"
     assert compare.CONTROL == CONTROL_FOLDER
+
+
+def test_retrain_seeds_train_each_found_network_and_its_control_again(tmp_path, capsys,
+                                                                     monkeypatch):
+    """With --retrain-seeds, a finished search's network and its drawn control's networks
+    get one more training per other seed (same genotype, layout and recipe), after the
+    seed's own retrains and controls; the search seed itself adds nothing."""
+    monkeypatch.chdir(REPO)
+    root = tmp_path / "compare"
+    for method in ("mots", "ubnas"):
+        finish(root / f"{method}-seed0" / "search")
+        finish(root / f"{method}-seed0" / "train")
+    finish(root / "mots-seed0" / "random-ops")
+    for k in range(3):
+        finish(root / "mots-seed0" / "random-ops" / f"train-{k}")
+    lines = plan(capsys, root, "--seeds", "0", "--baselines", "", "--retrain-seeds", "0,1",
+                 "--layout", "mots:cells=5")
+    mots, ubnas = root / "mots-seed0", root / "ubnas-seed0"
+    recipe = "bnnas train --config bench/compare-recipe.yaml"
+    assert lines[0].startswith("python -m bnnas.search.random_arch") and "ubnas" in lines[0]
+    assert [line.split(" > ")[0] for line in lines[4:]] == [
+        f"{recipe} --genotype {mots}/search/pareto.json --pick best --seed 1 --epochs 7 "
+        f"--set model.args.cells=5 --out {mots}/train-seed1 --no-progress",
+        *(f"{recipe} --genotype {mots}/random-ops/genotype-{k}.json --seed 1 --epochs 7 "
+          f"--out {mots}/random-ops/train-{k}-seed1 --no-progress" for k in range(3)),
+        f"{recipe} --genotype {ubnas}/search/genotype.json --seed 1 --epochs 7 "
+        f"--out {ubnas}/train-seed1 --no-progress",
+        *(f"{recipe} --genotype {ubnas}/random-ops/genotype-{k}.json --seed 1 --epochs 7 "
+          f"--out {ubnas}/random-ops/train-{k}-seed1 --no-progress" for k in range(3)),
+    ]
+    assert not any("--seed 0" in line and "seed0/train-seed" in line for line in lines)
+    unsearched = compare.plan_steps(root, ["bars"], [], [0], 7, retrain_seeds=[1])
+    again = [s for s in unsearched if s.run_dir.name == "train-seed1"]
+    assert len(again) == 1 and not compare.ready_after(again[0], unsearched)
+    gone = tmp_path / "gone"  # seed 0's searches and trainings known only from rows.json
+    write_earlier_report(tmp_path / "results", [earlier_row(gone / "mots-seed0" / "train")],
+                         [gone / "mots-seed0" / "search"])
+    lines = plan(capsys, gone, "--results", str(tmp_path / "results"), "--methods", "mots",
+                 "--seeds", "0", "--baselines", "", "--controls", "", "--retrain-seeds", "1")
+    assert lines == [f"# cannot run mots-seed0/train-seed1: it needs {gone}/mots-seed0/search, "
+                     "whose files are gone (carried from the earlier report, not in the record)"]
+    with pytest.raises(SystemExit):
+        compare.main(["--only-plan", "--root", str(root), "--retrain-seeds", "one"])
+    assert "--retrain-seeds takes comma-separated integers" in capsys.readouterr().err
 
 
 def test_random_search_gets_no_control_unless_asked(tmp_path, capsys, monkeypatch):
@@ -339,6 +413,12 @@ def test_steps_an_earlier_report_finished_are_not_run_again(tmp_path, capsys, mo
             "--seeds", "0"]
     assert plan(capsys, root, *argv) == ["# nothing left to run"]
     write_earlier_report(results, [earlier_row(run) for run in runs[:-1]], [ubnas / "search"])
+    assert plan(capsys, root, *argv) == [  # the search's genotype is gone with its folder
+        f"# cannot run ubnas-seed0/random-ops: it needs {ubnas / 'search'}, whose files are "
+        "gone (carried from the earlier report, not in the record)",
+        f"# cannot run ubnas-seed0/random-ops/train-2: it needs {ubnas / 'random-ops'}, whose "
+        "files are gone (carried from the earlier report, not in the record)"]
+    finish(ubnas / "search")  # back, e.g. restored from the record
     lines = plan(capsys, root, *argv)
     assert [line.split(" > ")[0].split()[-1] if "random_arch" in line else
             line.split(" --out ")[1].split()[0] for line in lines] == [

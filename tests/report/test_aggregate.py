@@ -8,12 +8,14 @@ from bnnas.report.aggregate import aggregate, pareto_optimal
 from bnnas.report.rows import Row
 
 
-def row(name="net", seed=0, acc=80.0, method="hand-made", epochs=30, ops=1e5, search=None):
+def row(name="net", seed=0, acc=80.0, method="hand-made", epochs=30, ops=1e5, search=None,
+        search_seed=None):
     return Row(name=name, method=method, dataset="fashion-mnist", seed=seed, epochs=epochs,
                test_acc=acc, best_test_acc=acc + 1, bops=64 * ops, flops=0.0, ops=ops,
                params=1000, model_bytes=500.0, search_seconds=search, train_seconds=60.0,
                command=f"bnnas train --seed {seed}", search_command=None,
-               run=f"runs/{name}-{seed}", search_run=None)
+               run=f"runs/{name}-{seed}-{search_seed}", search_run=None,
+               search_seed=search_seed)
 
 
 def test_two_seeds_mean_and_sample_std():
@@ -35,6 +37,17 @@ def test_one_seed_has_no_std_and_partial_values_average_what_exists():
     assert one.std["test_acc"] is None
     (mixed,) = aggregate([row(seed=0, search=100.0), row(seed=1, search=None)])
     assert mixed.mean["search_seconds"] == 100.0
+
+
+def test_retrains_of_one_found_network_average_and_another_search_seed_is_its_own_line():
+    summaries = aggregate([
+        row("mots (best)", method="mots", seed=0, acc=90.0, search_seed=0),
+        row("mots (best)", method="mots", seed=1, acc=91.0, search_seed=0),
+        row("mots (best)", method="mots", seed=1, acc=85.0, search_seed=1),
+    ])
+    assert [(s.search_seed, s.seeds, s.mean["test_acc"]) for s in summaries] == [
+        (0, [0, 1], 90.5), (1, [1], 85.0)]
+    assert summaries[0].to_dict()["search_seed"] == 0
 
 
 def test_groups_by_name_dataset_and_epochs_searched_methods_first():

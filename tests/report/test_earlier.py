@@ -67,6 +67,21 @@ def test_unfinished_searches_are_not_carried(copied, tmp_path, capsys):
     assert len(earlier.rows) == len(data["rows"])
 
 
+def test_rows_written_before_search_seeds_take_their_training_seed(copied, tmp_path, capsys):
+    data = _report(capsys, tmp_path / "first", copied)
+    searched = {r["run"]: r["search_seed"] for r in data["rows"] if r["method"] != "hand-made"}
+    assert searched and set(searched.values()) == {0}  # the smoke searches' seed
+    for item in data["rows"]:
+        del item["search_seed"]
+        item["seed"] = 7
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    rows = load_earlier_report(old).rows
+    assert {r.run: r.search_seed for r in rows if r.method != "hand-made"} == \
+        dict.fromkeys(searched, 7)
+    assert {r.search_seed for r in rows if r.method == "hand-made"} == {None}
+
+
 @pytest.mark.parametrize("content, fragment", [
     ("{not json", "not JSON"),
     ('{"title": "x"}', "no 'rows' list"),

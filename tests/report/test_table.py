@@ -26,3 +26,14 @@ def test_mean_and_std_cells():
     assert row["search time"] == "3.00 h" and row["train time"] == "25.0 min"
     assert row["seeds"] == "0, 1" and row["FLOPs"] == "–"
     assert row["command"].startswith("bnnas train --seed 0  (first seed; 1 more")
+
+
+def test_seeds_cell_names_the_search_seed_only_when_retrained_with_others():
+    def seeds_cell(seeds, search_seed):
+        summary = Summary(name="bars", method="bars", dataset="fashion-mnist", epochs=15,
+                          seeds=seeds, search_seed=search_seed, mean={"test_acc": 89.0})
+        return dict(zip(HEADERS, cells(summary), strict=True))["seeds"]
+
+    assert seeds_cell([0, 1], 0) == "0, 1 (found with seed 0)"
+    assert seeds_cell([1], 1) == "1"
+    assert seeds_cell([0, 1], None) == "0, 1"  # a hand-made network
