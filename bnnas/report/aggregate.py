@@ -92,7 +92,19 @@ def aggregate(rows: Sequence[Row]) -> list[Summary]:
         for key in NUMERIC_FIELDS:
             summary.mean[key], summary.std[key] = _mean_std([getattr(r, key) for r in members])
         summaries.append(summary)
+    _name_search_seeds(summaries)
     return sorted(summaries, key=_order)
+
+
+def _name_search_seeds(summaries: Sequence[Summary]) -> None:
+    """Networks of one name that different search seeds found get the seed in their name,
+    so every line of the table, plot and compare.json is told apart by its name."""
+    seeds: dict[tuple[str, str, int], set[int | None]] = {}
+    for s in summaries:
+        seeds.setdefault((s.name, s.dataset, s.epochs), set()).add(s.search_seed)
+    for s in summaries:
+        if len(seeds[(s.name, s.dataset, s.epochs)]) > 1 and s.search_seed is not None:
+            s.name += f" (search seed {s.search_seed})"
 
 
 def pareto_optimal(points: Sequence[tuple[float, float]]) -> list[int]:

@@ -45,9 +45,12 @@ def test_retrains_of_one_found_network_average_and_another_search_seed_is_its_ow
         row("mots (best)", method="mots", seed=1, acc=91.0, search_seed=0),
         row("mots (best)", method="mots", seed=1, acc=85.0, search_seed=1),
     ])
-    assert [(s.search_seed, s.seeds, s.mean["test_acc"]) for s in summaries] == [
-        (0, [0, 1], 90.5), (1, [1], 85.0)]
+    assert [(s.name, s.search_seed, s.seeds, s.mean["test_acc"]) for s in summaries] == [
+        ("mots (best) (search seed 0)", 0, [0, 1], 90.5),
+        ("mots (best) (search seed 1)", 1, [1], 85.0)]
     assert summaries[0].to_dict()["search_seed"] == 0
+    (alone,) = aggregate([row("ubnas", method="ubnas", seed=1, search_seed=0)])
+    assert alone.name == "ubnas"  # one search seed: the name says no more
 
 
 def test_groups_by_name_dataset_and_epochs_searched_methods_first():
