@@ -33,6 +33,8 @@ class Summary:
     epochs: int | None
     seeds: list[int | None] = field(default_factory=list)
     search_seed: int | None = None  # of the search or draw that made it; None if hand-made
+    search_run: str | None = None  # the search folder that found it
+    control_of: str | None = None  # a random control's network: the search it is drawn against
     mean: dict[str, float | None] = field(default_factory=dict)
     std: dict[str, float | None] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
@@ -88,6 +90,7 @@ def aggregate(rows: Sequence[Row]) -> list[Summary]:
         members = sorted(members, key=lambda r: (r.seed is None, r.seed or 0))
         summary = Summary(name=name, method=members[0].method, dataset=dataset, epochs=epochs,
                           seeds=[r.seed for r in members], search_seed=search_seed,
+                          search_run=members[0].search_run, control_of=members[0].control_of,
                           commands=[r.command for r in members])
         for key in NUMERIC_FIELDS:
             summary.mean[key], summary.std[key] = _mean_std([getattr(r, key) for r in members])

@@ -18,6 +18,7 @@ from typing import Any
 
 from bnnas.errors import ReportError
 from bnnas.report.aggregate import Summary, aggregate
+from bnnas.report.controls import ControlComparison, control_comparisons
 from bnnas.report.earlier import load_earlier_report, same_path
 from bnnas.report.folders import find_run_folders
 from bnnas.report.literature import load_literature
@@ -36,6 +37,7 @@ class Report:
     searches: list[SearchRun] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     carried: dict[str, int] = field(default_factory=dict)  # earlier rows.json -> rows taken
+    controls: list[ControlComparison] = field(default_factory=list)
 
     def intro(self) -> str:
         nets = sum(1 for s in self.summaries if not s.published)
@@ -70,6 +72,7 @@ class Report:
             "rows": [r.to_dict() for r in self.rows],
             "summaries": [s.to_dict() for s in self.summaries],
             "searches": [s.to_dict() for s in self.searches],
+            "controls": [c.to_dict() for c in self.controls],
             "warnings": self.warnings,
         }
 
@@ -105,6 +108,7 @@ def collect_report(
         given = ", ".join(str(p) for p in paths)
         raise ReportError(f"no finished run in {given}; wait for a run to write result.json")
     report.summaries = aggregate(report.rows) + published
+    report.controls = control_comparisons(report.summaries)
     return report
 
 

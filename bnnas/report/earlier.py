@@ -60,6 +60,12 @@ def _row(item: Any, path: Path, index: int) -> Row:
         # Written before rows kept it: such a network was trained with the seed of the
         # search or draw that made it, as bench/compare.py has always done.
         row.search_seed = row.seed
+    from bnnas.search.random_arch import CONTROL_FOLDER
+
+    run = Path(row.run)
+    if "control_of" not in item and run.parent.name == CONTROL_FOLDER:
+        # Likewise: bench/compare.py draws a control beside the search it is drawn against.
+        row.control_of = str(run.parent.parent / "search")
     return row
 
 

@@ -7,6 +7,7 @@ import base64
 from collections.abc import Mapping
 from html import escape
 
+from bnnas.report import controls
 from bnnas.report.document import Report
 from bnnas.report.table import CODE_COLUMN, HEADERS, format_duration, table
 
@@ -51,6 +52,10 @@ def render_html(report: Report, plots: Mapping[str, tuple[str, bytes]]) -> str:
         data = base64.b64encode(png).decode("ascii")
         parts += [f"<h2>{escape(caption)}</h2>",
                   f'<img alt="{escape(caption)}" src="data:image/png;base64,{data}">']
+    if report.controls:
+        parts += [f"<h2>{escape(controls.TITLE)}</h2>",
+                  _table(controls.HEADERS, [c.cells() for c in report.controls], ""),
+                  f"<p>{escape(controls.NOTE)}</p>"]
     if report.searches:
         rows = [[s.label, s.method, str(s.path), s.status,
                  format_duration(s.search_seconds), s.command()] for s in report.searches]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bnnas.report import controls
 from bnnas.report.document import Report
 from bnnas.report.table import CODE_COLUMN, HEADERS, MISSING, format_duration, table
 
@@ -32,6 +33,10 @@ def render_markdown(report: Report, plot_files: Mapping[str, str]) -> str:
     parts += [f"- {note}" for note in report.notes()] + [""]
     for name, caption in plot_files.items():
         parts += [f"## {caption}", "", f"![{caption}]({name})", ""]
+    if report.controls:
+        parts += [f"## {controls.TITLE}", "",
+                  _table(controls.HEADERS, [c.cells() for c in report.controls], None), "",
+                  f"- {controls.NOTE}", ""]
     if report.searches:
         rows = [[s.label, s.method, str(s.path), s.status,
                  format_duration(s.search_seconds), s.command()] for s in report.searches]

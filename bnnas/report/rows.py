@@ -20,7 +20,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bnnas.errors import BnnasError, ReportError
 from bnnas.report.folders import (
@@ -44,7 +44,9 @@ class Row:
     """A trained network measured here. ``test_acc`` is the test accuracy (percent) after the
     last epoch, as ``bnnas train`` reports it; ``model_bytes`` is the profile's memory (1 bit
     per binary weight, 32 per real value). ``search_seed`` is the seed of the search that found
-    the network, or of the random draw that drew it; None for a hand-made one."""
+    the network, or of the random draw that drew it; None for a hand-made one. ``control_of``
+    is, for a network of a random control, the search folder of the found network it was
+    drawn to match."""
 
     name: str
     method: str
@@ -65,6 +67,7 @@ class Row:
     run: str
     search_run: str | None
     search_seed: int | None = None
+    control_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,10 +83,19 @@ def train_command(run: Path) -> str:
     return stored_command(run) or f"bnnas train --config {shlex.quote(str(run / 'config.yaml'))}"
 
 
-def random_control_of(genotype: str | None, run: Path) -> tuple[str, str, int | None] | None:
-    """``(method, name, seed of the draw)`` of a network drawn by a random control: its
-    genotype file lies in a ``random-ops`` folder whose ``result.json`` names the space; None
-    for any other run."""
+class ControlDraw(NamedTuple):
+    """What a random control's ``result.json`` says of one of its networks."""
+
+    method: str  # "random-equal-ops (<space> space)"
+    name: str  # the method and the draw's number
+    seed: int | None  # of the draw
+    controls: str | None  # the search folder of the found network it is drawn against
+
+
+def random_control_of(genotype: str | None, run: Path) -> ControlDraw | None:
+    """How a network drawn by a random control is named: its genotype file lies in a
+    ``random-ops`` folder whose ``result.json`` names the space, the draw's seed and the
+    found network (``reference``) it matches in OPs; None for any other run."""
     from bnnas.search.random_arch import CONTROL_FOLDER
 
     path = resolve_config_path(genotype, run) if genotype else None
@@ -92,10 +104,12 @@ def random_control_of(genotype: str | None, run: Path) -> tuple[str, str, int | 
     info = read_json(path.parent / "result.json") if (path.parent / "result.json").is_file() \
         else {}
     info = info if isinstance(info, dict) else {}
-    space, seed = info.get("space"), info.get("seed")
+    space, seed, reference = info.get("space"), info.get("seed"), info.get("reference")
     method = f"random-equal-ops ({space if isinstance(space, str) else 'unknown'} space)"
     number = path.stem.removeprefix("genotype-")
-    return method, f"{method} #{number}", seed if isinstance(seed, int) else None
+    search = search_folder_of(reference, path.parent) if isinstance(reference, str) else None
+    return ControlDraw(method, f"{method} #{number}", seed if isinstance(seed, int) else None,
+                       None if search is None else str(search))
 
 
 def _profile_totals(run: Path) -> dict[str, float]:
@@ -125,7 +139,7 @@ def row_from_train_run(run: Path) -> Row:
     control = random_control_of(model.get("genotype"), run)
     search_seed = None if search is None else search.seed
     if control is not None:
-        method, name, search_seed = control
+        method, name, search_seed = control.method, control.name, control.seed
         if args:
             name += f" [{_arguments(args)}]"
     elif model.get("genotype"):
@@ -160,4 +174,5 @@ def row_from_train_run(run: Path) -> Row:
         run=str(run),
         search_run=None if search_dir is None else str(search_dir),
         search_seed=search_seed if method != HAND_MADE else None,
+        control_of=None if control is None else control.controls,
     )

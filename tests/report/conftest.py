@@ -24,6 +24,7 @@ class Study:
     ubnas_train: Path
     mots_train: Path
     hand: list[Path]
+    train_args: tuple[str, ...] = tuple(TRAIN)  # how the study's networks were trained
 
 
 def bnnas(*argv: object) -> None:

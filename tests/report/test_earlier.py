@@ -67,19 +67,25 @@ def test_unfinished_searches_are_not_carried(copied, tmp_path, capsys):
     assert len(earlier.rows) == len(data["rows"])
 
 
-def test_rows_written_before_search_seeds_take_their_training_seed(copied, tmp_path, capsys):
+def test_rows_written_before_search_seeds_and_controls_get_them(copied, tmp_path, capsys):
     data = _report(capsys, tmp_path / "first", copied)
     searched = {r["run"]: r["search_seed"] for r in data["rows"] if r["method"] != "hand-made"}
     assert searched and set(searched.values()) == {0}  # the smoke searches' seed
+    drawn = dict(data["rows"][0], run="/r/mots-seed0/random-ops/train-0",
+                 method="random-equal-ops (mots space)")
+    data["rows"].append(drawn)
     for item in data["rows"]:
-        del item["search_seed"]
+        del item["search_seed"], item["control_of"]
         item["seed"] = 7
     old = tmp_path / "old.json"
     old.write_text(json.dumps(data))
     rows = load_earlier_report(old).rows
     assert {r.run: r.search_seed for r in rows if r.method != "hand-made"} == \
-        dict.fromkeys(searched, 7)
+        dict.fromkeys([*searched, drawn["run"]], 7)
     assert {r.search_seed for r in rows if r.method == "hand-made"} == {None}
+    # a control beside its search, as bench/compare.py lays them out
+    assert {r.run: r.control_of for r in rows if r.control_of} == {
+        drawn["run"]: "/r/mots-seed0/search"}
 
 
 @pytest.mark.parametrize("content, fragment", [

@@ -126,6 +126,6 @@ def test_report_names_a_control_network_by_its_space_and_number(tmp_path):
     DARTS.save(control / "genotype-1.json")
     (control / "result.json").write_text('{"space": "ubnas", "seed": 3}')
     assert random_control_of(str(control / "genotype-1.json"), control / "train-1") == (
-        "random-equal-ops (ubnas space)", "random-equal-ops (ubnas space) #1", 3)
+        "random-equal-ops (ubnas space)", "random-equal-ops (ubnas space) #1", 3, None)
     DARTS.save(tmp_path / "genotype.json")
     assert random_control_of(str(tmp_path / "genotype.json"), control / "train-1") is None
