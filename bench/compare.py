@@ -43,7 +43,10 @@ meanwhile (``--wait-live``: nothing meanwhile, so that no two steps share the co
 distort each other's times) and waits for it at the end. Each command's output goes to
 ``<folder>.log`` beside its run folder (``ROOT/<method>-seed<S>/search.log``; a run folder
 must be empty when it starts) and, once it succeeds, the command line to ``command.txt`` in
-its run folder, which the report shows.
+its run folder, which the report shows. A step the previous compare.py started and left
+running is adopted: its ``command.txt`` is written when it finishes. ``--stop-after 2h``
+stops every running step at a checkpoint after two hours and exits, for a machine lent for
+a known time.
 
 Run folders may not outlive the study (another machine, a cleaned or lost disk), so the study
 keeps its own record beside its report: every rebuild of the report also reads the previous
@@ -62,8 +65,10 @@ its genotype files. Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -408,20 +413,21 @@ def _written(steps: Sequence[Step], failed: set[Path]
     return live
 
 
-def adopt(steps: Sequence[Step], failed: set[Path], adopted: dict[Path, Step]) -> None:
+def adopt(steps: Sequence[Step], failed: set[Path], adopted: dict[Path, Adopted]) -> None:
     """Remember the steps another compare.py started (same command line) and still runs,
     so that this one records their end as if it had started them: after a restart of
-    compare.py, a training the previous one left running keeps its ``command.txt``."""
-    for step, _, args in _written(steps, failed):
+    compare.py, a training the previous one left running keeps its ``command.txt``, and a
+    deadline (``--stop-after``) stops it too."""
+    for step, pid, args in _written(steps, failed):
         if step.run_dir not in adopted and runs_step(args, step):
-            adopted[step.run_dir] = step
+            adopted[step.run_dir] = Adopted(step, pid)
 
 
-def end_adopted(adopted: dict[Path, Step]) -> list[Step]:
+def end_adopted(adopted: dict[Path, Adopted]) -> list[Step]:
     """The adopted steps whose process has gone: a finished one gets its ``command.txt``
     (unless it has one); all are forgotten (an unfinished one is left to be resumed)."""
     writers = live_writers()
-    ended = [step for path, step in adopted.items() if path.resolve() not in writers]
+    ended = [item.step for path, item in adopted.items() if path.resolve() not in writers]
     for step in ended:
         del adopted[step.run_dir]
         if finished(step.run_dir) and not (step.run_dir / "command.txt").is_file():
@@ -467,6 +473,14 @@ def _raise_stopped(signum: int, frame: object) -> None:
 
 
 @dataclass
+class Adopted:
+    """A step another compare.py started that this one watches to its end."""
+
+    step: Step
+    pid: int
+
+
+@dataclass
 class Running:
     """A step compare.py started and has not seen end yet."""
 
@@ -495,13 +509,43 @@ def end_step(running: Running, code: int) -> None:
                                                   encoding="utf-8")
 
 
-def stop_all(running: Sequence[Running]) -> None:
-    """SIGTERM to every step still running (train and search stop at a checkpoint)."""
+def stop_all(running: Sequence[Running], adopted: Sequence[Adopted] = (),
+             grace: float = 600.0) -> None:
+    """SIGTERM to every step still running, its own and the adopted ones (train and search
+    stop at a checkpoint), and wait for them (an adopted one for at most ``grace`` seconds:
+    it is not this process's child)."""
     for item in running:
         if item.proc.poll() is None:
             item.proc.send_signal(signal.SIGTERM)
+    for other in adopted:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(other.pid, signal.SIGTERM)
     for item in running:
         item.proc.wait()
+    deadline = time.monotonic() + grace
+    while any(_alive(other.pid) for other in adopted) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90m``, ``1.5h``, ``2h30m``, ``45s`` or ``5400`` (seconds)."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                         r"(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    if not text.strip() or match is None:
+        raise ValueError(f"--stop-after takes a duration such as 90m, 1.5h, 2h30m or 5400s, "
+                         f"got {text!r}")
+    return sum(float(value) * units[unit] for value, unit in zip(match.groups(), "hms",
+                                                                   strict=True) if value)
 
 
 def record_step(step: Step, root: Path, record: Path) -> None:
@@ -613,19 +657,37 @@ def _lock(root: Path) -> Path:
     return lock
 
 
+def _nap(seconds: float, deadline: float | None) -> None:
+    """Sleep ``seconds``, but not past ``deadline``."""
+    if deadline is not None:
+        seconds = min(seconds, max(0.0, deadline - time.time()))
+    time.sleep(seconds)
+
+
 def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
         wait_live: bool = False, poll: float = POLL_SECONDS, jobs: int | None = None,
-        record: Path | None = None) -> int:
+        record: Path | None = None, deadline: float | None = None) -> int:
     """Run every step; 0 if all finished, 1 if any failed. With ``jobs`` None one at a time,
     whatever other processes run; else up to ``jobs`` steps at once counting the steps
-    other processes run (on a machine of ``jobs`` cores no more than that many share it)."""
+    other processes run (on a machine of ``jobs`` cores no more than that many share it).
+    At ``deadline`` (a ``time.time()``) every step still running, its own or adopted, is
+    stopped at a checkpoint and the study ends for now (0): a machine lent for some hours
+    is left with every run resumable."""
     failed: set[Path] = set()
     announced: set[int] = set()
     running: list[Running] = []
-    adopted: dict[Path, Step] = {}
+    adopted: dict[Path, Adopted] = {}
     _safe_update(steps, root, results, literature, record)
     try:
         while True:
+            if deadline is not None and time.time() >= deadline:
+                adopt(steps, failed | {item.step.run_dir for item in running}, adopted)
+                print(f"{time.strftime('%H:%M:%S')} time is up: stopping "
+                      f"{len(running) + len(adopted)} running step(s) at a checkpoint; run "
+                      "compare.py again to continue", flush=True)
+                stop_all(running, list(adopted.values()))
+                _safe_update(steps, root, results, literature, record)
+                return 0
             adopt(steps, failed | {item.step.run_dir for item in running}, adopted)
             ended = end_adopted(adopted)
             for step in ended:
@@ -668,9 +730,9 @@ def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
                         print(f"{time.strftime('%H:%M:%S')} waiting for pid {pid} "
                               f"({other.label})", flush=True)
                         announced.add(pid)
-                time.sleep(poll)
+                _nap(poll, deadline)
             else:
-                time.sleep(min(poll, 5.0))
+                _nap(min(poll, 5.0), deadline)
     except (TerminatedError, KeyboardInterrupt):
         stop_all(running)
         raise
@@ -739,6 +801,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="steps running at once, counting those of other processes "
                         "(default: one of its own, whatever others run; 2 on two cores with "
                         "OMP_NUM_THREADS=1 finishes sooner than 1 with two threads)")
+    parser.add_argument("--stop-after", default=None, metavar="DURATION",
+                        help="stop every running step at a checkpoint after this long (90m, "
+                        "1.5h, 2h30m, 5400s) and exit, e.g. before a machine lent for some "
+                        "hours goes away; run it again to continue")
     parser.add_argument("--only-plan", action="store_true",
                         help="print the commands still to run, in order, and exit")
     args = parser.parse_args(argv)
@@ -760,6 +826,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--epochs must be >= 1")
     if args.jobs is not None and args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    try:
+        deadline = None if args.stop_after is None else \
+            time.time() + parse_duration(args.stop_after)
+    except ValueError as error:
+        parser.error(str(error))
     if not Path(RECIPE).is_file():
         parser.error(f"{RECIPE} not found; run compare.py from the repository root")
     try:
@@ -783,7 +854,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         restore_recorded(steps, root, record)
         return run(steps, root, Path(args.results), args.literature or None,
-                   wait_live=args.wait_live, jobs=args.jobs, record=record)
+                   wait_live=args.wait_live, jobs=args.jobs, record=record,
+                   deadline=deadline)
     except (TerminatedError, KeyboardInterrupt):
         print("stopped; run compare.py again to continue", flush=True)
         return 143

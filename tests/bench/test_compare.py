@@ -143,8 +143,8 @@ def test_a_step_another_compare_started_gets_its_command_recorded_at_its_end(tmp
         compare.adopt([step], {run}, adopted)  # failed here: left alone
         assert adopted == {}
         compare.adopt([step], set(), adopted)
-        assert adopted == {run: step}
-        assert compare.end_adopted(adopted) == [] and adopted == {run: step}
+        assert adopted == {run: compare.Adopted(step, proc.pid)}
+        assert compare.end_adopted(adopted) == [] and list(adopted) == [run]
         finish(run)
     finally:
         proc.kill()
@@ -356,6 +356,64 @@ def run_fake_steps(tmp_path, monkeypatch, jobs, external=None, on_last=None):
         assert compare.finished(step.run_dir)
         assert (step.run_dir / "command.txt").read_text().startswith("bnnas ")
     return started, alive, [s.run_dir for s in steps]
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("90m", 5400), ("1.5h", 5400), ("2h30m", 9000), ("45s", 45), ("5400", 5400),
+    ("1h 5s", 3605)])
+def test_stop_after_durations(text, seconds):
+    assert compare.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5x", "h", "1.5.2h"])
+def test_a_duration_that_is_not_one_is_refused(text, capsys):
+    with pytest.raises(ValueError, match="--stop-after takes a duration"):
+        compare.parse_duration(text)
+    with pytest.raises(SystemExit):
+        compare.main(["--only-plan", "--stop-after", text])
+    assert "--stop-after takes a duration" in capsys.readouterr().err
+
+
+STOPPABLE = ("import pathlib, signal, sys, time\n"
+             "out = pathlib.Path(sys.argv[-1])\n"
+             "def stop(*_):\n"
+             "    out.mkdir(parents=True, exist_ok=True)\n"
+             "    (out / 'stopped').write_text('at a checkpoint')\n"
+             "    sys.exit(143)\n"
+             "signal.signal(signal.SIGTERM, stop)\n"
+             "time.sleep(120)\n")
+
+
+def test_at_the_deadline_every_running_step_stops_at_a_checkpoint(tmp_path, monkeypatch):
+    """--stop-after: the steps it started and one a previous compare.py left running (same
+    command line) get SIGTERM at the deadline; the run ends with 0, nothing finished."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "root"
+    steps = [compare.Step("train", root / f"net{k}-seed0" / "train",
+                          ["train", "--out", str(root / f"net{k}-seed0" / "train")], (0, k))
+             for k in range(3)]
+    left = subprocess.Popen([sys.executable, "-c", STOPPABLE, "-m", "bnnas", *steps[2].argv])
+
+    def fake_start(step):
+        proc = subprocess.Popen([sys.executable, "-c", STOPPABLE, "-m", "bnnas", *step.argv])
+        return compare.Running(step, proc, time.time())
+
+    monkeypatch.setattr(compare, "start_step", fake_start)
+    monkeypatch.setattr(compare, "_safe_update", lambda *args: None)
+    try:
+        deadline = time.monotonic() + 30
+        while compare.live_pid(steps[2].run_dir) != left.pid:
+            assert time.monotonic() < deadline and left.poll() is None
+            time.sleep(0.01)
+        time.sleep(0.5)  # each stoppable process has its handler in place by then
+        code = compare.run(steps, root, tmp_path / "results", None, poll=0.05, jobs=3,
+                           deadline=time.time() + 2)
+        assert left.wait(timeout=30) == 143
+    finally:
+        left.kill()
+    assert code == 0
+    for step in steps:
+        assert (step.run_dir / "stopped").is_file() and not compare.finished(step.run_dir)
 
 
 def test_jobs_runs_that_many_steps_at_once_and_each_to_its_end(tmp_path, monkeypatch):
