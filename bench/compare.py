@@ -181,18 +181,16 @@ def mark_stranded(steps: Sequence[Step], root: Path, record: Path | None) -> Non
     record kept them."""
     by_dir = {step.run_dir: step for step in steps}
 
-    def lost(step: Step) -> bool:
-        return step.carried and not finished(step.run_dir) and not restorable(step, root,
-                                                                              record)
+    def blocked(step: Step) -> bool:
+        needed = by_dir.get(step.needs) if step.needs is not None else None
+        if needed is None:
+            return False
+        if needed.carried and not finished(needed.run_dir):
+            return not restorable(needed, root, record)
+        return not done(needed) and blocked(needed)
 
-    changed = True
-    while changed:
-        changed = False
-        for step in steps:
-            needed = by_dir.get(step.needs) if step.needs is not None else None
-            if needed is not None and not step.stranded and not done(step) and (
-                    lost(needed) or needed.stranded):
-                step.stranded = changed = True
+    for step in steps:
+        step.stranded = not done(step) and blocked(step)
 
 
 def command(step: Step) -> list[str]:
@@ -383,28 +381,32 @@ def plan_steps(root: Path, methods: Sequence[str], baselines: Sequence[str],
     return steps
 
 
-def next_step(steps: Sequence[Step], failed: set[Path], *, wait_live: bool = False
-              ) -> Step | None:
+Writers = dict[Path, tuple[int, list[str]]]  # live_writers(): folder -> (pid, command line)
+
+
+def next_step(steps: Sequence[Step], failed: set[Path], *, wait_live: bool = False,
+              writers: Writers | None = None) -> Step | None:
     """The first step by priority that is not done, not failed in this session, not being
     run by another process, and whose search has finished; with ``wait_live``, none while
-    another process runs a step."""
-    if wait_live and waiting_for(steps, failed):
+    another process runs a step. ``writers``: a snapshot of :func:`live_writers` to use."""
+    writers = live_writers() if writers is None else writers
+    if wait_live and waiting_for(steps, failed, writers):
         return None
-    writers = live_writers()
     ready = [s for s in steps if not done(s) and not s.stranded and s.run_dir not in failed
              and ready_after(s, steps) and s.run_dir.resolve() not in writers]
     return min(ready, key=lambda s: s.priority, default=None)
 
 
-def waiting_for(steps: Sequence[Step], failed: set[Path]) -> list[tuple[Step, int]]:
+def waiting_for(steps: Sequence[Step], failed: set[Path], writers: Writers | None = None
+                ) -> list[tuple[Step, int]]:
     """Steps not done because a live process runs them (with its id)."""
-    return [(step, pid) for step, pid, _ in _written(steps, failed)]
+    return [(step, pid) for step, pid, _ in _written(steps, failed, writers)]
 
 
-def _written(steps: Sequence[Step], failed: set[Path]
+def _written(steps: Sequence[Step], failed: set[Path], writers: Writers | None = None
              ) -> list[tuple[Step, int, list[str]]]:
     """Steps not done that a live process runs: the step, the process id, its command line."""
-    writers = live_writers()
+    writers = live_writers() if writers is None else writers
     live = []
     for step in steps:
         found = writers.get(step.run_dir.resolve())
@@ -413,26 +415,26 @@ def _written(steps: Sequence[Step], failed: set[Path]
     return live
 
 
-def adopt(steps: Sequence[Step], failed: set[Path], adopted: dict[Path, Adopted]) -> None:
+def adopt(steps: Sequence[Step], failed: set[Path], adopted: dict[Path, Adopted],
+          writers: Writers | None = None) -> None:
     """Remember the steps another compare.py started (same command line) and still runs,
     so that this one records their end as if it had started them: after a restart of
     compare.py, a training the previous one left running keeps its ``command.txt``, and a
     deadline (``--stop-after``) stops it too."""
-    for step, pid, args in _written(steps, failed):
+    for step, pid, args in _written(steps, failed, writers):
         if step.run_dir not in adopted and runs_step(args, step):
             adopted[step.run_dir] = Adopted(step, pid)
 
 
-def end_adopted(adopted: dict[Path, Adopted]) -> list[Step]:
+def end_adopted(adopted: dict[Path, Adopted], writers: Writers | None = None) -> list[Step]:
     """The adopted steps whose process has gone: a finished one gets its ``command.txt``
     (unless it has one); all are forgotten (an unfinished one is left to be resumed)."""
-    writers = live_writers()
+    writers = live_writers() if writers is None else writers
     ended = [item.step for path, item in adopted.items() if path.resolve() not in writers]
     for step in ended:
         del adopted[step.run_dir]
         if finished(step.run_dir) and not (step.run_dir / "command.txt").is_file():
-            (step.run_dir / "command.txt").write_text(shown(step.argv, step.module) + "\n",
-                                                      encoding="utf-8")
+            write_command(step)
     return ended
 
 
@@ -501,12 +503,16 @@ def start_step(step: Step) -> Running:
     return Running(step, proc, time.time())
 
 
+def write_command(step: Step) -> None:
+    """The step's command line into its run folder, where the report finds it."""
+    (step.run_dir / "command.txt").write_text(shown(step.argv, step.module) + "\n",
+                                              encoding="utf-8")
+
+
 def end_step(running: Running, code: int) -> None:
     """After a step ended: its command line into its run folder when it succeeded."""
     if code == 0:
-        step = running.step
-        (step.run_dir / "command.txt").write_text(shown(step.argv, step.module) + "\n",
-                                                  encoding="utf-8")
+        write_command(running.step)
 
 
 def stop_all(running: Sequence[Running], adopted: Sequence[Adopted] = (),
@@ -680,16 +686,16 @@ def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
     _safe_update(steps, root, results, literature, record)
     try:
         while True:
+            writers = live_writers()  # one look at /proc per round
+            adopt(steps, failed | {item.step.run_dir for item in running}, adopted, writers)
             if deadline is not None and time.time() >= deadline:
-                adopt(steps, failed | {item.step.run_dir for item in running}, adopted)
                 print(f"{time.strftime('%H:%M:%S')} time is up: stopping "
                       f"{len(running) + len(adopted)} running step(s) at a checkpoint; run "
                       "compare.py again to continue", flush=True)
                 stop_all(running, list(adopted.values()))
                 _safe_update(steps, root, results, literature, record)
                 return 0
-            adopt(steps, failed | {item.step.run_dir for item in running}, adopted)
-            ended = end_adopted(adopted)
+            ended = end_adopted(adopted, writers)
             for step in ended:
                 state = "done" if finished(step.run_dir) else "stopped unfinished"
                 print(f"{time.strftime('%H:%M:%S')} {state} {step.label} (run by another "
@@ -712,15 +718,15 @@ def run(steps: list[Step], root: Path, results: Path, literature: str | None, *,
             ours = {item.step.run_dir for item in running}
             step = None
             if len(running) < (jobs or 1) and (jobs is None or len(running) + len(
-                    waiting_for(steps, failed | ours)) < jobs):
-                step = next_step(steps, failed | ours, wait_live=wait_live)
+                    waiting_for(steps, failed | ours, writers)) < jobs):
+                step = next_step(steps, failed | ours, wait_live=wait_live, writers=writers)
             if step is not None:
                 print(f"{time.strftime('%H:%M:%S')} start {step.label}: "
                       f"{shown(command(step), step.module)}", flush=True)
                 running.append(start_step(step))
                 continue
             if not running:
-                live = waiting_for(steps, failed)
+                live = waiting_for(steps, failed, writers)
                 if not live:
                     if announced:  # what other processes finished meanwhile
                         _safe_update(steps, root, results, literature, record)
