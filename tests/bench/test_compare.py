@@ -1,53 +1,18 @@
-"""``bench/compare.py``: which commands remain on a half-done study, in which order, that a
-folder another process is writing is left alone, and one short real pass."""
+"""``bench/compare.py``: which commands remain on a half-done study, in which order, one
+short real pass, and the run loop (jobs, deadline, steps of other processes)."""
 
-import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+import compare
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-SPEC = importlib.util.spec_from_file_location("bench_compare", REPO / "bench" / "compare.py")
-compare = importlib.util.module_from_spec(SPEC)
-sys.modules[SPEC.name] = compare  # dataclasses look their module up there
-SPEC.loader.exec_module(compare)
-
-
-def finish(run, **result):
-    run.mkdir(parents=True)
-    (run / "config.yaml").write_text("seed: 0\n")
-    (run / "result.json").write_text(json.dumps(result or {"test_acc": 80.0}))
-
-
-@pytest.fixture
-def half_done(tmp_path, monkeypatch):
-    """mots seed 0 searched, bresnet_small seed 0 trained, ubnas seed 0 stopped mid-search."""
-    monkeypatch.chdir(REPO)
-    root = tmp_path / "compare"
-    finish(root / "mots-seed0" / "search")
-    (root / "mots-seed0" / "search" / "method.txt").write_text("mots\n")
-    finish(root / "bresnet_small-seed0" / "train")
-    stopped = root / "ubnas-seed0" / "search"
-    stopped.mkdir(parents=True)
-    (stopped / "config.yaml").write_text("seed: 0\n")
-    return root
-
-
-def pretend_bnnas(run_dir, flag="--out", cwd=None):
-    """A sleeping process whose command line looks like ``bnnas search ... --out DIR``;
-    returned once /proc shows it (between fork and exec it still shows ours)."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "bnnas",
-                             "search", flag, str(run_dir)], cwd=cwd)
-    deadline = time.monotonic() + 30
-    while compare.live_pid(run_dir if cwd is None else cwd / run_dir) != proc.pid:
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.01)
-    return proc
+from study.plan import plan_steps
+from study.processes import Running, live_pid
+from study.schedule import plan_lines
+from study.steps import CONTROL, Step, finished, ready_after
+from study_helpers import REPO, earlier_row, finish, pretend_bnnas, write_earlier_report
 
 
 def plan(capsys, root, *extra):
@@ -98,74 +63,6 @@ def test_plan_skips_finished_resumes_stopped_and_orders_cheap_first(half_done, c
     assert not any("data.limit" in line for line in lines if line.startswith("bnnas train"))
 
 
-def test_a_folder_a_live_process_writes_is_not_started_again(half_done, capsys):
-    root = half_done
-    live = root / "ubnas-seed0" / "search"
-    proc = pretend_bnnas(live.relative_to(root.parent), cwd=root.parent)  # a relative --out
-    try:
-        assert compare.live_pid(root / "mots-seed0" / "search") is None
-        lines = plan(capsys, root)
-        assert lines[0] == f"# running in pid {proc.pid}, not started again: ubnas-seed0/search"
-        assert not any("ubnas-seed0/search --no-progress" in line for line in lines)
-        steps = compare.plan_steps(root, ["mots", "ubnas"], ["bresnet_small"], [0], 7)
-        # the retrain of a search still running waits; the other steps go on
-        chosen = compare.next_step(steps, set())
-        assert chosen.run_dir == root / "mots-seed0" / "random-ops"
-        for step in steps:
-            if step.run_dir != live and not compare.finished(step.run_dir):
-                finish(step.run_dir)
-        assert compare.next_step(steps, set()) is None
-        assert [(s.run_dir, pid) for s, pid in compare.waiting_for(steps, set())] == [
-            (live, proc.pid)]
-    finally:
-        proc.kill()
-        proc.wait()
-    assert compare.live_pid(live) is None
-
-
-def test_a_step_another_compare_started_gets_its_command_recorded_at_its_end(tmp_path):
-    """After a restart, compare.py adopts the steps the previous one left running (same
-    command line) and writes their command.txt when they finish; a process in the same
-    folder with another command line is not adopted."""
-    run = tmp_path / "net-seed0" / "train"
-    step = compare.Step("train", run, ["train", "--seed", "0", "--out", str(run)], (0,))
-    other = compare.Step("train", run, ["train", "--seed", "5", "--out", str(run)], (0,))
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m",
-                             "bnnas", *step.argv])
-    try:
-        deadline = time.monotonic() + 30
-        while compare.live_pid(run) != proc.pid:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.01)
-        adopted = {}
-        compare.adopt([other], set(), adopted)
-        assert adopted == {}
-        compare.adopt([step], {run}, adopted)  # failed here: left alone
-        assert adopted == {}
-        compare.adopt([step], set(), adopted)
-        assert adopted == {run: compare.Adopted(step, proc.pid)}
-        assert compare.end_adopted(adopted) == [] and list(adopted) == [run]
-        finish(run)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert compare.end_adopted(adopted) == [step] and adopted == {}
-    assert (run / "command.txt").read_text() == f"bnnas train --seed 0 --out {run}\n"
-
-
-def test_wait_live_starts_nothing_meanwhile(half_done):
-    root = half_done
-    live = root / "ubnas-seed0" / "search"
-    proc = pretend_bnnas(live, "--resume")
-    try:
-        steps = compare.plan_steps(root, ["mots", "ubnas"], ["bresnet_small"], [0], 7)
-        assert compare.next_step(steps, set()) is not None
-        assert compare.next_step(steps, set(), wait_live=True) is None
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 def test_a_short_real_pass_trains_reports_and_then_has_nothing_left(tmp_path, monkeypatch):
     """Two one-epoch trainings on 64 bundled images: logs, command.txt, report, compare.json
     with the std over the two seeds; a second pass runs nothing."""
@@ -179,7 +76,7 @@ def test_a_short_real_pass_trains_reports_and_then_has_nothing_left(tmp_path, mo
     assert compare.main(argv) == 0
     for seed in (0, 1):
         run = root / f"bresnet_small-seed{seed}" / "train"
-        assert compare.finished(run)
+        assert finished(run)
         assert (run / "command.txt").read_text().startswith(
             "bnnas train --config bench/compare-recipe.yaml --model bresnet_small "
             f"--seed {seed} --epochs 1 --set data.name=fashion-mnist-small")
@@ -192,8 +89,8 @@ def test_a_short_real_pass_trains_reports_and_then_has_nothing_left(tmp_path, mo
     for name in ("report.md", "report.html", "rows.json", "accuracy-vs-ops.png"):
         assert (results / name).is_file()
     assert not (root / "compare.pid").exists()
-    steps = compare.plan_steps(root, [], ["bresnet_small"], [0, 1], 1)
-    assert compare.plan_lines(steps) == []
+    steps = plan_steps(root, [], ["bresnet_small"], [0, 1], 1)
+    assert plan_lines(steps) == []
 
 
 def test_each_finished_search_gets_its_random_ops_control_after_the_retrains(tmp_path, capsys,
@@ -240,9 +137,9 @@ def test_each_finished_search_gets_its_random_ops_control_after_the_retrains(tmp
     lines = plan(capsys, root, "--seeds", "0", "--baselines", "bresnet_small",
                  "--methods", "ubnas")
     assert lines == trains("ubnas")
-    steps = compare.plan_steps(root, ["ubnas"], [], [0], 7)
+    steps = plan_steps(root, ["ubnas"], [], [0], 7)
     assert [s.label for s in steps][-1] == "ubnas-seed0/random-ops/train-2"
-    assert compare.CONTROL == CONTROL_FOLDER
+    assert CONTROL == CONTROL_FOLDER
 
 
 def test_retrain_seeds_train_each_found_network_and_its_control_again(tmp_path, capsys,
@@ -274,9 +171,9 @@ def test_retrain_seeds_train_each_found_network_and_its_control_again(tmp_path, 
           f"--out {ubnas}/random-ops/train-{k}-seed1 --no-progress" for k in range(3)),
     ]
     assert not any("--seed 0" in line and "seed0/train-seed" in line for line in lines)
-    unsearched = compare.plan_steps(root, ["bars"], [], [0], 7, retrain_seeds=[1])
+    unsearched = plan_steps(root, ["bars"], [], [0], 7, retrain_seeds=[1])
     again = [s for s in unsearched if s.run_dir.name == "train-seed1"]
-    assert len(again) == 1 and not compare.ready_after(again[0], unsearched)
+    assert len(again) == 1 and not ready_after(again[0], unsearched)
     gone = tmp_path / "gone"  # seed 0's searches and trainings known only from rows.json
     write_earlier_report(tmp_path / "results", [earlier_row(gone / "mots-seed0" / "train")],
                          [gone / "mots-seed0" / "search"])
@@ -308,6 +205,24 @@ def test_random_search_gets_no_control_unless_asked(tmp_path, capsys, monkeypatc
     assert "unknown method 'evolution'" in capsys.readouterr().err
 
 
+def test_control_seeds_give_only_those_searches_a_control(tmp_path, capsys, monkeypatch):
+    """--control-seeds 0: seed 1's searches are retrained (and trained again with the
+    retrain seeds) but get no equal-OPs draws."""
+    monkeypatch.chdir(REPO)
+    root = tmp_path / "compare"
+    for seed in (0, 1):
+        finish(root / f"bars-seed{seed}" / "search")
+    argv = ["--methods", "bars", "--baselines", "", "--retrain-seeds", "0"]
+    lines = plan(capsys, root, *argv, "--control-seeds", "0")
+    assert any("bars-seed0/random-ops/train-2 " in line for line in lines)
+    assert not any("bars-seed1/random-ops" in line for line in lines)
+    assert any(f"--out {root}/bars-seed1/train-seed0 " in line for line in lines)
+    assert len(plan(capsys, root, *argv)) == len(lines) + 1 + 3 + 3  # draw, trainings, again
+    with pytest.raises(SystemExit):
+        compare.main(["--only-plan", "--root", str(root), "--control-seeds", "zero"])
+    assert "--control-seeds takes comma-separated integers" in capsys.readouterr().err
+
+
 def test_layout_moves_one_methods_retrain_and_its_control(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(REPO)
     root = tmp_path / "compare"
@@ -333,27 +248,27 @@ def run_fake_steps(tmp_path, monkeypatch, jobs, external=None, on_last=None):
     returns the order they started in and how many were alive at each start (``on_last``
     is called when the fourth starts)."""
     root = tmp_path / "root"
-    steps = [compare.Step("train", root / f"net{k}-seed0" / "train", ["train", str(k)], (0, k))
+    steps = [Step("train", root / f"net{k}-seed0" / "train", ["train", str(k)], (0, k))
              for k in range(4)]
     if external is not None:
-        steps.append(compare.Step("search", external, ["search"], (9,)))
+        steps.append(Step("search", external, ["search"], (9,)))
     started, alive = [], []
     writer = ("import pathlib, sys, time; time.sleep(0.5); p = pathlib.Path(sys.argv[1]); "
               "p.mkdir(parents=True); (p / 'result.json').write_text('{}')")
 
     def fake_start(step):
         started.append(step.run_dir)
-        alive.append(sum(not compare.finished(d) for d in started))
+        alive.append(sum(not finished(d) for d in started))
         if len(started) == 4 and on_last is not None:
             on_last()
         proc = subprocess.Popen([sys.executable, "-c", writer, str(step.run_dir)])
-        return compare.Running(step, proc, time.time())
+        return Running(step, proc, time.time())
 
     monkeypatch.setattr(compare, "start_step", fake_start)
-    monkeypatch.setattr(compare, "_safe_update", lambda *args: None)
+    monkeypatch.setattr(compare, "safe_update", lambda *args: None)
     assert compare.run(steps, root, tmp_path / "results", None, poll=0.05, jobs=jobs) == 0
     for step in steps:
-        assert compare.finished(step.run_dir)
+        assert finished(step.run_dir)
         assert (step.run_dir / "command.txt").read_text().startswith("bnnas ")
     return started, alive, [s.run_dir for s in steps]
 
@@ -389,20 +304,20 @@ def test_at_the_deadline_every_running_step_stops_at_a_checkpoint(tmp_path, monk
     command line) get SIGTERM at the deadline; the run ends with 0, nothing finished."""
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "root"
-    steps = [compare.Step("train", root / f"net{k}-seed0" / "train",
+    steps = [Step("train", root / f"net{k}-seed0" / "train",
                           ["train", "--out", str(root / f"net{k}-seed0" / "train")], (0, k))
              for k in range(3)]
     left = subprocess.Popen([sys.executable, "-c", STOPPABLE, "-m", "bnnas", *steps[2].argv])
 
     def fake_start(step):
         proc = subprocess.Popen([sys.executable, "-c", STOPPABLE, "-m", "bnnas", *step.argv])
-        return compare.Running(step, proc, time.time())
+        return Running(step, proc, time.time())
 
     monkeypatch.setattr(compare, "start_step", fake_start)
-    monkeypatch.setattr(compare, "_safe_update", lambda *args: None)
+    monkeypatch.setattr(compare, "safe_update", lambda *args: None)
     try:
         deadline = time.monotonic() + 30
-        while compare.live_pid(steps[2].run_dir) != left.pid:
+        while live_pid(steps[2].run_dir) != left.pid:
             assert time.monotonic() < deadline and left.poll() is None
             time.sleep(0.01)
         time.sleep(0.5)  # each stoppable process has its handler in place by then
@@ -413,7 +328,7 @@ def test_at_the_deadline_every_running_step_stops_at_a_checkpoint(tmp_path, monk
         left.kill()
     assert code == 0
     for step in steps:
-        assert (step.run_dir / "stopped").is_file() and not compare.finished(step.run_dir)
+        assert (step.run_dir / "stopped").is_file() and not finished(step.run_dir)
 
 
 def test_jobs_runs_that_many_steps_at_once_and_each_to_its_end(tmp_path, monkeypatch):
@@ -436,26 +351,6 @@ def test_jobs_counts_a_step_another_process_runs(tmp_path, monkeypatch):
         assert started == order and alive[:4] == [1, 1, 1, 1]
     finally:
         end_external()
-
-
-def earlier_row(run, acc=90.0):
-    """A row as an earlier report of the study stored it."""
-    from bnnas.report import Row
-
-    return Row(name=run.parent.name, method="hand-made", dataset="fashion-mnist", seed=0,
-               epochs=7, test_acc=acc, best_test_acc=acc, bops=1e6, flops=1e4, ops=2.6e4,
-               params=1000, model_bytes=500.0, search_seconds=None, train_seconds=60.0,
-               command=f"bnnas train --out {run}", search_command=None, run=str(run),
-               search_run=None).to_dict()
-
-
-def write_earlier_report(results, rows, searches=()):
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "rows.json").write_text(json.dumps({
-        "title": "t", "rows": rows, "summaries": [], "warnings": [],
-        "searches": [{"path": str(p), "method": "ubnas", "seed": 0, "finished": True,
-                      "search_seconds": 5.0, "command": "bnnas search", "front": []}
-                     for p in searches]}))
 
 
 def test_steps_an_earlier_report_finished_are_not_run_again(tmp_path, capsys, monkeypatch):
@@ -481,54 +376,3 @@ def test_steps_an_earlier_report_finished_are_not_run_again(tmp_path, capsys, mo
     assert [line.split(" > ")[0].split()[-1] if "random_arch" in line else
             line.split(" --out ")[1].split()[0] for line in lines] == [
         str(ubnas / "random-ops"), str(ubnas / "random-ops" / "train-2")]
-
-
-def test_an_empty_root_keeps_the_earlier_reports_rows(tmp_path):
-    root, results = tmp_path / "compare", tmp_path / "results"
-    run = root / "bresnet_small-seed0" / "train"
-    write_earlier_report(results, [earlier_row(run, 88.5)])
-    compare.update_results(root, results, None)
-    rows = json.loads((results / "compare.json").read_text())
-    assert [(r["name"], r["test_acc"]) for r in rows] == [("bresnet_small-seed0", 88.5)]
-    assert "1 run(s) carried" in (results / "report.md").read_text()
-
-
-def test_finished_searches_are_recorded_without_checkpoints_and_restored(tmp_path):
-    root, record = tmp_path / "compare", tmp_path / "record"
-    search = root / "ubnas-seed0" / "search"
-    finish(search)
-    (search / "genotype.json").write_text('{"normal": []}')
-    (search / "last.pt").write_bytes(b"weights")
-    (search / "checkpoints").mkdir()
-    (search / "checkpoints" / "epoch-1.pt").write_bytes(b"weights")
-    draw = root / "ubnas-seed0" / "random-ops"
-    finish(draw)
-    (draw / "genotype-0.json").write_text("{}")
-    (draw / "train-0.log").write_text("epoch 1/7")  # the output of a control's training
-    unfinished = root / "ubnas-seed1" / "search"
-    unfinished.mkdir(parents=True)
-    (unfinished / "config.yaml").write_text("seed: 1\n")
-    steps = compare.plan_steps(root, ["ubnas"], [], [0, 1], 7)
-    compare.record_finished(steps, root, record)
-    kept = record / "ubnas-seed0" / "search"
-    assert sorted(p.name for p in kept.iterdir()) == ["config.yaml", "genotype.json",
-                                                      "result.json"]
-    assert not (record / "ubnas-seed1").exists()
-    assert sorted(p.name for p in (record / "ubnas-seed0" / "random-ops").iterdir()) == [
-        "config.yaml", "genotype-0.json", "result.json"]
-    shutil.rmtree(search)
-    finish(record / "ubnas-seed1" / "search")  # recorded, but its folder here holds a run
-    assert [compare.restorable(s, root, record) for s in steps if s.kind == "search"] == [
-        True, False]
-    compare.restore_recorded(steps, root, record)
-    assert compare.finished(search)
-    assert (search / "genotype.json").read_text() == '{"normal": []}'
-    assert not (search / "last.pt").exists()
-    assert not compare.finished(unfinished)
-
-
-def test_search_overrides_for_every_search_or_one_method():
-    given = ["epochs=3", "bars:data.limit=16000", "ubnas:epochs=5", "space.op=a:b"]
-    assert compare.search_overrides(given, "bars") == ["epochs=3", "data.limit=16000",
-                                                       "space.op=a:b"]
-    assert compare.search_overrides(given, "mots") == ["epochs=3", "space.op=a:b"]
