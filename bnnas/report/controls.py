@@ -22,10 +22,13 @@ from bnnas.report.earlier import same_path
 TITLE = "Searched networks against random networks of equal OPs"
 HEADERS = ("network", "seeds", "test acc (%)", "OPs",
            "random draws of equal OPs: test acc (OPs)", "best draw (%)", "margin (points)",
-           "verdict")
+           "seed spread (points)", "verdict")
 NOTE = ("margin: the network's test accuracy minus that of the best of the random networks "
         "drawn from its own space within 10% of its OPs and trained with the same recipe "
-        "(each the mean over the training seeds done); a search should beat them all.")
+        "(each the mean over the training seeds done); a search should beat them all. "
+        "seed spread: the largest standard deviation over training seeds among the network "
+        "and its draws (– while each has one seed); a margin inside it is no clear win or "
+        "loss.")
 
 
 @dataclass
@@ -49,17 +52,31 @@ class ControlComparison:
         return self._acc(self.network) - self._acc(self.best_draw)
 
     @property
+    def seed_spread(self) -> float | None:
+        """The largest std of test accuracy over training seeds among the network and its
+        draws, or None while none has two seeds: how far apart one network's trainings
+        land, the scale below which a margin says little."""
+        spreads = [s.std.get("test_acc") for s in (self.network, *self.draws)]
+        known = [x for x in spreads if x is not None]
+        return max(known) if known else None
+
+    @property
     def beaten_by(self) -> int:
         """How many draws are at least as accurate as the network."""
         return sum(self._acc(d) >= self._acc(self.network) for d in self.draws)
 
     def verdict(self) -> str:
-        """``beats all 3 draws`` or ``beaten by 1 of 3 draws``."""
+        """``beats all 3 draws`` or ``beaten by 1 of 3 draws``, with ``, within the seed
+        spread`` when the margin is smaller than :attr:`seed_spread`."""
         n = len(self.draws)
         plural = "draw" if n == 1 else "draws"
         if self.beaten_by == 0:
-            return f"beats all {n} {plural}" if n > 1 else "beats its 1 draw"
-        return f"beaten by {self.beaten_by} of {n} {plural}"
+            text = f"beats all {n} {plural}" if n > 1 else "beats its 1 draw"
+        else:
+            text = f"beaten by {self.beaten_by} of {n} {plural}"
+        spread = self.seed_spread
+        return text + (", within the seed spread" if spread is not None
+                       and abs(self.margin) < spread else "")
 
     def cells(self) -> list[str]:
         """The row under :data:`HEADERS`."""
@@ -73,7 +90,9 @@ class ControlComparison:
         seeds = ", ".join("?" if s is None else str(s) for s in self.network.seeds)
         return [self.network.name, seeds, acc(self.network),
                 format_count(self.network.value("ops") or 0), draws, acc(self.best_draw),
-                f"{self.margin:+.2f}", self.verdict()]
+                f"{self.margin:+.2f}",
+                "–" if self.seed_spread is None else f"{self.seed_spread:.2f}",
+                self.verdict()]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +105,7 @@ class ControlComparison:
             "best_draw": self.best_draw.name,
             "margin": self.margin,
             "beaten_by": self.beaten_by,
+            "seed_spread": self.seed_spread,
         }
 
 
