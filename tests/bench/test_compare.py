@@ -63,6 +63,17 @@ def test_plan_skips_finished_resumes_stopped_and_orders_cheap_first(half_done, c
     assert not any("data.limit" in line for line in lines if line.startswith("bnnas train"))
 
 
+def test_it_runs_as_a_script_from_the_repository_root(half_done):
+    """As the README starts it: ``python bench/compare.py`` finds bench/study by itself."""
+    root = half_done
+    out = subprocess.run([sys.executable, "bench/compare.py", "--only-plan", "--root",
+                          str(root), "--methods", "mots", "--baselines", "", "--seeds", "0"],
+                         cwd=REPO, capture_output=True, text=True, env={"PATH": "/usr/bin"},
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("python -m bnnas.search.random_arch --genotype ")
+
+
 def test_a_short_real_pass_trains_reports_and_then_has_nothing_left(tmp_path, monkeypatch):
     """Two one-epoch trainings on 64 bundled images: logs, command.txt, report, compare.json
     with the std over the two seeds; a second pass runs nothing."""
