@@ -143,9 +143,14 @@ def stopped_line(command: str, run_dir: Path, stop: Interrupted) -> str:
     """The one line a run stopped by a signal prints: which checkpoint a resume continues
     from (the newest that loads) and the exact command that resumes it."""
     from bnnas.train.checkpoint import latest_checkpoint
+    from bnnas.train.mid_epoch import describe_mid_epoch
 
     found = latest_checkpoint(run_dir / "checkpoints")
-    if found is None:
+    mid = describe_mid_epoch(run_dir / "checkpoints", None if found is None else
+                             found[1].get("epoch"))
+    if mid is not None:
+        where = f"a resume continues from {mid}"
+    elif found is None:
         where = "no checkpoint yet, a resume starts from the beginning"
     else:
         path, state = found

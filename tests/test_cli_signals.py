@@ -17,8 +17,9 @@ def _resume_line(err: str, command: str, run, signum: int) -> re.Match:
     assert len(lines) == 1, err
     assert "Traceback" not in err
     pattern = (rf"bnnas: stopped by {signal.Signals(signum).name}; a resume continues from "
-               rf"(epoch-(\d+)\.pt) \(epoch \d+(, generation \d+)? done\); resume with: "
-               rf"bnnas {command} --resume {re.escape(str(run))}")
+               rf"(?:(epoch-(\d+)\.pt) \(epoch \d+(, generation \d+)? done\)|"
+               rf"(mid-epoch\.pt) \(epoch (\d+) done, step \d+ of \d+ of epoch \d+\)); "
+               rf"resume with: bnnas {command} --resume {re.escape(str(run))}")
     match = re.fullmatch(pattern, lines[0])
     assert match, lines[0]
     return match
@@ -38,8 +39,13 @@ def _stop_and_resume(bnnas_process, tmp_path, kind: str, signum: int, **env: str
     assert proc.returncode == CODES[signum], err
     match = _resume_line(err, command, run, signum)
     newest = bnnas_process.checkpoints(run)[-1]
-    assert newest.name == match.group(1)
-    assert load_checkpoint(newest)["epoch"] >= 0  # valid: it loads
+    if match.group(4):  # train stopped mid-epoch: the steps done of the epoch are kept
+        mid = load_checkpoint(run / "checkpoints" / match.group(4))
+        assert mid["epoch"] == load_checkpoint(newest)["epoch"] == int(match.group(5))
+        assert 0 <= mid["mid_epoch"]["step"] <= mid["mid_epoch"]["steps"]
+    else:
+        assert newest.name == match.group(1)
+        assert load_checkpoint(newest)["epoch"] >= 0  # valid: it loads
     assert not (run / "result.json").exists()  # it really stopped before the end
     resumed = bnnas_process.run(command, "--no-progress", "--resume", run)
     assert resumed.returncode == 0, resumed.stderr

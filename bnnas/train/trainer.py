@@ -4,7 +4,8 @@ Exact resumption rests on three facts: the data order and augmentation of epoch 
 only on ``(seed, e)`` (see :class:`bnnas.data.BatchLoader`); the checkpoint holds the model,
 optimizer, scheduler and global RNG state at the end of an epoch; and the metrics log is cut
 back to that epoch on resume. A run resumed from epoch ``k`` therefore ends with the same
-weights and metrics as one that never stopped (on CPU, with deterministic kernels).
+weights and metrics as one that never stopped (on CPU, with deterministic kernels). A stop
+signal mid-epoch also keeps the steps of that epoch done so far (:mod:`bnnas.train.mid_epoch`).
 
 Under ``torchrun`` the same loop trains data-parallel (:mod:`bnnas.distributed`): each rank
 takes its share of every global batch, DDP averages the gradients, the loss and accuracy are
@@ -34,12 +35,20 @@ from bnnas.data.splits import split_train_val
 from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.distributed import DistContext
 from bnnas.errors import CheckpointError
+from bnnas.interrupt import Interrupted, deferred_signals
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.train.builder import build_model, init_weights_from, load_trained_model, model_meta
 from bnnas.train.checkpoint import save_checkpoint, save_epoch_checkpoint
 from bnnas.train.config import TrainConfig
 from bnnas.train.health import check_gradients, gradient_norm
 from bnnas.train.losses import accuracy_count, classification_loss, distillation_loss
+from bnnas.train.mid_epoch import (
+    MID_EPOCH_FILE,
+    EpochProgress,
+    clear_mid_epoch,
+    load_mid_epoch,
+    save_mid_epoch,
+)
 from bnnas.train.optim import build_optimizer, build_scheduler
 from bnnas.train.resumable import (
     capture_rng,
@@ -143,6 +152,7 @@ class Trainer:
         self.teacher = self._load_teacher()
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self.epoch = 0  # epochs completed
+        self.progress_in_epoch: EpochProgress | None = None  # set by a mid-epoch resume
 
     def _load_teacher(self) -> nn.Module | None:
         path = self.config.distill.teacher
@@ -180,11 +190,27 @@ class Trainer:
         self.epoch = int(state["epoch"])
 
     def resume(self) -> bool:
-        """Load the newest valid checkpoint of the run folder; False if there is none."""
+        """Load the newest valid checkpoint of the run folder, then the mid-epoch one that
+        continues it if a stop left one; False if there is neither."""
         found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
                               lambda: self.epoch, [self.metrics], writer=self.dist.is_main)
+        mid = None if self.dist.enabled else load_mid_epoch(
+            self.checkpoint_dir, self.epoch, self.device, writer=self.dist.is_main)
+        if mid is not None:
+            path = self.checkpoint_dir / MID_EPOCH_FILE
+            try:
+                self.load_state_dict(mid)
+                self.progress_in_epoch = EpochProgress.from_dict(mid["mid_epoch"])
+            except (KeyError, TypeError, ValueError, RuntimeError, CheckpointError) as error:
+                raise CheckpointError(
+                    f"checkpoint {str(path)!r} is damaged or not from this run ({error}); "
+                    "delete it to resume from the last epoch checkpoint"
+                ) from None
+            log.info("resumed from %s (epoch %d done, step %d of %d of epoch %d)", path,
+                     self.epoch, self.progress_in_epoch.step, self.progress_in_epoch.steps,
+                     self.epoch + 1)
         self.dist.check_resumed(self.epoch, "training")
-        return found
+        return found or mid is not None
 
     # ----------------------------------------------------------------- training
     def _loss(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -203,11 +229,14 @@ class Trainer:
             label_smoothing=smoothing,
         )
 
-    def train_epoch(self) -> dict[str, float]:
-        """One pass over the training data; raises NonFiniteError on a NaN/inf loss."""
+    def train_epoch(self, progress: EpochProgress | None = None) -> dict[str, float]:
+        """One pass over the training data, or the rest of one after ``progress.step`` steps
+        (the batches before are drawn and dropped, so the rest is the same); raises
+        NonFiniteError on a NaN/inf loss. Each step is shielded from stop signals
+        (:func:`deferred_signals`), so ``progress`` always ends at a whole step."""
         self.model.train()
         self.train_loader.set_epoch(self.epoch)
-        total_loss, correct, count = 0.0, 0, 0
+        progress = progress or EpochProgress(steps=len(self.train_loader))
         clip = self.config.optim.grad_clip
         bar = tqdm(
             self.train_loader,
@@ -217,40 +246,51 @@ class Trainer:
             dynamic_ncols=True,
         )
         for step, (x, y) in enumerate(bar):
-            with autocast(self.device, self.amp):
-                logits = self.forward(x)
-                loss = self._loss(logits.float(), x, y)
-            local = float(loss.detach())
-            value = self.dist.mean(local)  # the same on every rank, so a NaN stops them all
-            check_finite(
-                value, "loss", f"epoch {self.epoch + 1} step {step + 1}", self.checkpoint_dir,
+            if step < progress.step:
+                continue
+            with deferred_signals():
+                progress.between_steps = False
+                self._train_step(step, x, y, clip, progress)
+                progress.between_steps = True
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{progress.total_loss / progress.count:.3f}",
+                                acc=f"{100 * progress.correct / progress.count:.1f}")
+        total_loss, correct, count = self.dist.sum(progress.total_loss, progress.correct,
+                                                   progress.count)
+        return {"loss": total_loss / max(count, 1), "acc": 100.0 * correct / max(count, 1)}
+
+    def _train_step(self, step: int, x: torch.Tensor, y: torch.Tensor, clip: float | None,
+                    progress: EpochProgress) -> None:
+        """One optimizer step on a batch; its loss and accuracy go into ``progress``."""
+        with autocast(self.device, self.amp):
+            logits = self.forward(x)
+            loss = self._loss(logits.float(), x, y)
+        local = float(loss.detach())
+        value = self.dist.mean(local)  # the same on every rank, so a NaN stops them all
+        check_finite(
+            value, "loss", f"epoch {self.epoch + 1} step {step + 1}", self.checkpoint_dir,
+            f"lower optim.lr (now {self.config.optim.lr}) or set optim.grad_clip, then "
+            "start again",
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            norm = nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        if not self.scaler.is_enabled():  # fp16 scaling skips inf steps by design
+            check_gradients(
+                norm if clip is not None else gradient_norm(self.model.parameters()),
+                f"epoch {self.epoch + 1} step {step + 1}", self.checkpoint_dir,
                 f"lower optim.lr (now {self.config.optim.lr}) or set optim.grad_clip, then "
                 "start again",
             )
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if clip is not None:
-                self.scaler.unscale_(self.optimizer)
-                norm = nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-            if not self.scaler.is_enabled():  # fp16 scaling skips inf steps by design
-                check_gradients(
-                    norm if clip is not None else gradient_norm(self.model.parameters()),
-                    f"epoch {self.epoch + 1} step {step + 1}", self.checkpoint_dir,
-                    f"lower optim.lr (now {self.config.optim.lr}) or set optim.grad_clip, then "
-                    "start again",
-                )
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
-            total_loss += local * y.numel()
-            correct += accuracy_count(logits, y)
-            count += y.numel()
-            if step % 10 == 0:
-                bar.set_postfix(
-                    loss=f"{total_loss / count:.3f}", acc=f"{100 * correct / count:.1f}"
-                )
-        total_loss, correct, count = self.dist.sum(total_loss, correct, count)
-        return {"loss": total_loss / max(count, 1), "acc": 100.0 * correct / max(count, 1)}
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        progress.total_loss += local * y.numel()
+        progress.correct += accuracy_count(logits, y)
+        progress.count += y.numel()
+        progress.step = step + 1
 
     def fit(self) -> dict[str, Any]:
         """Train until ``optim.epochs``, checkpointing after every epoch; returns the result."""
@@ -265,16 +305,26 @@ class Trainer:
         return self._finish(time.time() - started)
 
     def run_epoch(self) -> dict[str, float]:
-        """Train and test one epoch, log its metrics, then checkpoint it."""
-        tic = time.time()
-        lr = self.optimizer.param_groups[0]["lr"]
-        train = self.train_epoch()
-        test = evaluate(self.eval_forward, self.test_loader, self.device, self.amp,
-                        self.dist if self.dist.enabled else None)
+        """Train and test one epoch (or the rest of one a resume continues), log its
+        metrics, then checkpoint it; a stop signal on the way leaves a mid-epoch checkpoint
+        (:mod:`bnnas.train.mid_epoch`)."""
+        progress = self.progress_in_epoch or EpochProgress(
+            steps=len(self.train_loader), lr=self.optimizer.param_groups[0]["lr"])
+        self.progress_in_epoch = None
+        tic = time.time() - progress.seconds
+        try:
+            train = self.train_epoch(progress)
+            test = evaluate(self.eval_forward, self.test_loader, self.device, self.amp,
+                            self.dist if self.dist.enabled else None)
+        except Interrupted:
+            progress.seconds = time.time() - tic
+            if self.dist.is_main and not self.dist.enabled:
+                save_mid_epoch(self.checkpoint_dir, self.state_dict(), progress)
+            raise
         self.epoch += 1
         record = {
             "epoch": self.epoch,
-            "lr": lr,
+            "lr": progress.lr,
             "train_loss": train["loss"],
             "train_acc": train["acc"],
             "test_loss": test["loss"],
@@ -288,6 +338,7 @@ class Trainer:
             save_epoch_checkpoint(
                 self.checkpoint_dir, self.epoch, self.state_dict(), self.config.keep_checkpoints
             )
+            clear_mid_epoch(self.checkpoint_dir)
         log.info(
             "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.1fs)",
             self.epoch, self.config.optim.epochs, train["loss"], train["acc"], test["loss"],

@@ -1,0 +1,116 @@
+"""Stopping inside an epoch without losing it.
+
+An epoch of a large network on a CPU, or of ImageNet on anything, lasts long enough that a
+stop signal (Ctrl-C, SIGTERM at the end of a machine's lease) usually lands mid-epoch, and a
+resume from the last epoch checkpoint would train that part of the epoch again. So when a
+signal stops training between two steps, the trainer writes ``checkpoints/mid-epoch.pt``:
+the usual checkpoint state (model, optimizer, scheduler, global RNG) after the last whole
+step, plus an :class:`EpochProgress` (steps done and the epoch's running sums). A resume that
+finds it, for the epoch the newest epoch checkpoint ends, continues at the next step: the
+data loader yields the epoch's batches in the same order with the same augmentation
+(:class:`bnnas.data.BatchLoader`), the skipped ones being drawn and dropped, so the run ends
+with the same weights and metrics as one never stopped. Each step runs inside
+:func:`bnnas.interrupt.deferred_signals`, so a signal waits for the step to end; a second
+signal cuts the step short, and then no mid-epoch file is written (its state would be half
+a step). Data-parallel runs do not write one: their ranks stop at different steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bnnas.errors import CheckpointError
+from bnnas.train.checkpoint import load_checkpoint, save_checkpoint
+
+log = logging.getLogger("bnnas")
+
+MID_EPOCH_FILE = "mid-epoch.pt"
+STATE_KEY = "mid_epoch"
+
+
+@dataclass
+class EpochProgress:
+    """How far the epoch under way has come: whole steps done (of ``steps``), the running
+    sums of its training loss and accuracy, the learning rate it started with and the
+    seconds it has trained so far (over every session)."""
+
+    steps: int
+    step: int = 0
+    total_loss: float = 0.0
+    correct: int = 0
+    count: int = 0
+    lr: float | None = None
+    seconds: float = 0.0
+    between_steps: bool = field(default=True, compare=False)  # False while a step runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "between_steps"}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochProgress:
+        names = {f.name for f in fields(cls)} - {"between_steps"}
+        missing = sorted(names - set(data))
+        if missing:
+            raise KeyError(f"mid-epoch state lacks {', '.join(missing)}")
+        return cls(**{k: data[k] for k in names})
+
+
+def save_mid_epoch(checkpoint_dir: Path, state: dict[str, Any], progress: EpochProgress
+                   ) -> Path | None:
+    """Write the mid-epoch checkpoint, unless the stop cut a step short (None then)."""
+    if not progress.between_steps:
+        log.info("stopped inside a step: no mid-epoch checkpoint; a resume repeats the epoch")
+        return None
+    path = save_checkpoint(checkpoint_dir / MID_EPOCH_FILE,
+                           {**state, STATE_KEY: progress.to_dict()})
+    log.info("stopped after step %d of %d of epoch %d; saved %s", progress.step,
+             progress.steps, int(state["epoch"]) + 1, path)
+    return path
+
+
+def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device, *,
+                   writer: bool = True) -> dict[str, Any] | None:
+    """The mid-epoch checkpoint of the epoch after ``epoch`` (the epochs done), or None.
+
+    One of another epoch is stale (the epoch it was in finished, or the epoch checkpoint it
+    continued was lost) and is deleted by the ``writer``; one that does not load is set
+    aside with a warning, never trusted."""
+    path = checkpoint_dir / MID_EPOCH_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = load_checkpoint(path, map_location=device)
+    except CheckpointError as error:
+        log.warning("ignoring %s: %s", path, error)
+        return None
+    if state.get("epoch") != epoch or STATE_KEY not in state:
+        if writer:
+            path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def describe_mid_epoch(checkpoint_dir: Path, epoch: int | None) -> str | None:
+    """``mid-epoch.pt (epoch 5 done, step 200 of 469 of epoch 6)`` when the folder holds a
+    mid-epoch checkpoint that continues ``epoch`` (None: no epoch checkpoint yet, i.e. 0),
+    else None: what a resume will continue from, for the line a stopped run prints."""
+    try:
+        state = load_checkpoint(checkpoint_dir / MID_EPOCH_FILE)
+        progress = EpochProgress.from_dict(state[STATE_KEY])
+    except (CheckpointError, KeyError, TypeError):
+        return None
+    done = int(state.get("epoch", -1))
+    if done != (epoch or 0):
+        return None
+    return (f"{MID_EPOCH_FILE} (epoch {done} done, step {progress.step} of {progress.steps} "
+            f"of epoch {done + 1})")
+
+
+def clear_mid_epoch(checkpoint_dir: Path) -> None:
+    """Delete the mid-epoch checkpoint once the epoch it was in is checkpointed whole."""
+    (checkpoint_dir / MID_EPOCH_FILE).unlink(missing_ok=True)
