@@ -12,7 +12,10 @@ data loader yields the epoch's batches in the same order with the same augmentat
 with the same weights and metrics as one never stopped. Each step runs inside
 :func:`bnnas.interrupt.deferred_signals`, so a signal waits for the step to end; a second
 signal cuts the step short, and then no mid-epoch file is written (its state would be half
-a step). Data-parallel runs do not write one: their ranks stop at different steps.
+a step). The first step of each epoch a process trains is not shielded: ``torch.compile``
+may spend a minute in it, which a Ctrl-C should not wait for, and a stop there loses no
+more than that step. Data-parallel runs do not write one: their ranks stop at different
+steps.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -232,8 +233,10 @@ class Trainer:
     def train_epoch(self, progress: EpochProgress | None = None) -> dict[str, float]:
         """One pass over the training data, or the rest of one after ``progress.step`` steps
         (the batches before are drawn and dropped, so the rest is the same); raises
-        NonFiniteError on a NaN/inf loss. Each step is shielded from stop signals
-        (:func:`deferred_signals`), so ``progress`` always ends at a whole step."""
+        NonFiniteError on a NaN/inf loss. Each step but the first is shielded from stop
+        signals (:func:`deferred_signals`), so ``progress`` ends at a whole step; a stop
+        during the first (where ``torch.compile`` may spend a minute, and a stop should not
+        wait for it) has nothing to keep."""
         self.model.train()
         self.train_loader.set_epoch(self.epoch)
         progress = progress or EpochProgress(steps=len(self.train_loader))
@@ -245,10 +248,11 @@ class Trainer:
             leave=False,
             dynamic_ncols=True,
         )
+        first = progress.step  # not shielded: it may compile the model for a minute
         for step, (x, y) in enumerate(bar):
             if step < progress.step:
                 continue
-            with deferred_signals():
+            with nullcontext() if step == first else deferred_signals():
                 progress.between_steps = False
                 self._train_step(step, x, y, clip, progress)
                 progress.between_steps = True

@@ -106,6 +106,18 @@ def test_a_second_signal_cuts_the_step_short_and_leaves_no_mid_epoch_file(tmp_pa
     assert _outcome(run) == reference
 
 
+def test_a_stop_in_the_first_step_a_process_trains_does_not_wait_for_it(tmp_path,
+                                                                         tiny_dataset):
+    """That step may be compiling the model: the stop cuts it short and keeps nothing."""
+    run = tmp_path / "stopped"
+    trainer = _trainer(run, tiny_dataset)
+    _signal_at(trainer, 1)
+    with pytest.raises(Interrupted), StopSignals():
+        trainer.fit()
+    assert not (run / "checkpoints" / MID_EPOCH_FILE).exists()
+    assert not list((run / "checkpoints").glob("epoch-*.pt"))
+
+
 def test_a_mid_epoch_file_of_another_epoch_is_dropped(tmp_path, tiny_dataset):
     run = tmp_path / "run"
     trainer = _trainer(run, tiny_dataset)
