@@ -3,7 +3,8 @@
 DARTS (Liu et al., ICLR 2019) alternates, batch by batch, an architecture step on one half of
 the training data and a weight step on the other. :class:`BilevelSearch` owns that loop and
 everything around it that a user relies on: data halves, optimizers, gradient clipping,
-per-epoch checkpoints and exact resume, metrics, NaN checks and early stopping. A method
+per-epoch checkpoints and exact resume (also from a stop signal mid-epoch, at the next step:
+:mod:`bnnas.train.mid_epoch`), metrics, NaN checks and early stopping. A method
 supplies its supernet and a few hooks (:meth:`BilevelSearch.build_model`,
 :meth:`~BilevelSearch.arch_loss`, :meth:`~BilevelSearch.start_epoch`,
 :meth:`~BilevelSearch.derived`, and what it writes at the end).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from bnnas.data import BatchLoader, Dataset, default_train_transform
 from bnnas.data.splits import split_train_val
 from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.errors import CheckpointError, ConfigError, NonFiniteError
+from bnnas.interrupt import Interrupted, deferred_signals
 from bnnas.runs import MetricsLog
 from bnnas.search.bilevel import ArchitectStep
 from bnnas.search.early_stop import EarlyStopper, StopDecision
@@ -37,6 +40,12 @@ from bnnas.space.genotype import Genotype
 from bnnas.train.checkpoint import save_epoch_checkpoint
 from bnnas.train.health import check_gradients, gradient_norm, warn_if_collapsed
 from bnnas.train.losses import accuracy_count
+from bnnas.train.mid_epoch import (
+    EpochProgress,
+    clear_mid_epoch,
+    resume_mid_epoch,
+    save_mid_epoch,
+)
 from bnnas.train.resumable import (
     capture_rng,
     check_finite,
@@ -123,6 +132,7 @@ class BilevelSearch:
         self.alphas_log = MetricsLog(self.run_dir / "alphas.jsonl")
         self.epoch = 0
         self.stopped: StopDecision | None = None
+        self.progress_in_epoch: EpochProgress | None = None  # set by a mid-epoch resume
 
     # ----------------------------------------------------------------- method hooks
     def build_model(self) -> Any:
@@ -183,16 +193,26 @@ class BilevelSearch:
         self.epoch = int(state["epoch"])
 
     def resume(self) -> bool:
-        """Load the newest valid checkpoint; False if the run has none yet."""
+        """Load the newest valid checkpoint, then the mid-epoch one that continues it if a
+        stop left one; False if the run has neither yet."""
         found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
                               lambda: self.epoch, [self.metrics, self.alphas_log],
                               writer=self.dist.is_main)
+        if not self.dist.enabled:
+            self.progress_in_epoch = resume_mid_epoch(
+                self.checkpoint_dir, self.epoch, self.device, self.load_state_dict)
         self.dist.check_resumed(self.epoch, "the search")
-        return found
+        return found or self.progress_in_epoch is not None
 
     # ----------------------------------------------------------------- search
-    def search_epoch(self) -> dict[str, float]:
-        """One epoch of alternating architecture and weight steps."""
+    def steps_per_epoch(self) -> int:
+        return min(len(self.weight_loader), len(self.arch_loader))
+
+    def search_epoch(self, progress: EpochProgress | None = None) -> dict[str, float]:
+        """One epoch of alternating architecture and weight steps, or the rest of one after
+        ``progress.step`` steps (the batches before are drawn and dropped, so the rest is
+        the same). Each step but the first is shielded from stop signals (see
+        :mod:`bnnas.train.mid_epoch`), so ``progress`` ends at a whole step."""
         config = self.config
         settings = self.start_epoch()
         self.model.train()
@@ -200,40 +220,24 @@ class BilevelSearch:
         self.arch_loader.set_epoch(self.epoch)
         update_arch = self.epoch >= config.arch.warmup_epochs
         self.architect.weight_lr = self.weight_optimizer.param_groups[0]["lr"]
-        totals = {"loss": 0.0, "correct": 0, "count": 0, "arch_loss": 0.0, "arch_steps": 0}
+        progress = progress or EpochProgress(steps=self.steps_per_epoch())
         batches = zip(self.weight_loader, self.arch_loader, strict=False)
-        bar = tqdm(batches, total=min(len(self.weight_loader), len(self.arch_loader)),
+        bar = tqdm(batches, total=self.steps_per_epoch(),
                    desc=f"search {self.epoch + 1}/{config.epochs}", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
-        for step, ((x, y), (x_arch, y_arch)) in enumerate(bar):
-            if update_arch:
-                with autocast(self.device, self.amp):
-                    arch_loss = self.architect.step(x_arch, y_arch, x, y)
-                self._check_finite("architecture loss", arch_loss, step)
-                self._check_arch_finite(step)  # a NaN alpha would show as a NaN weight loss
-                totals["arch_loss"] += arch_loss
-                totals["arch_steps"] += 1
-            with autocast(self.device, self.amp):
-                logits = self.forward(x)
-                loss = F.cross_entropy(logits.float(), y)
-            local = float(loss.detach())
-            self._check_finite("loss", self.dist.mean(local), step)
-            self.weight_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.optim.grad_clip is not None:
-                norm = torch.nn.utils.clip_grad_norm_(self.model.weight_parameters(),
-                                                      config.optim.grad_clip)
-            else:
-                norm = gradient_norm(self.model.weight_parameters())
-            check_gradients(norm, f"search epoch {self.epoch + 1} step {step + 1}",
-                            self.checkpoint_dir, "lower optim.lr or arch.lr, then start again")
-            self.weight_optimizer.step()
-            totals["loss"] += local * y.numel()
-            totals["correct"] += accuracy_count(logits, y)
-            totals["count"] += y.numel()
+        first = progress.step  # not shielded: it may compile the model for a minute
+        for step, (weight_batch, arch_batch) in enumerate(bar):
+            if step < progress.step:
+                continue
+            with nullcontext() if step == first else deferred_signals():
+                progress.between_steps = False
+                self._search_step(step, weight_batch, arch_batch, update_arch, progress)
+                progress.between_steps = True
             if step % 5 == 0:
-                bar.set_postfix(loss=f"{totals['loss'] / totals['count']:.3f}")
+                bar.set_postfix(loss=f"{progress.totals['loss'] / progress.totals['count']:.3f}")
         self._check_arch_finite()
+        totals = {"loss": 0.0, "correct": 0, "count": 0, "arch_loss": 0.0, "arch_steps": 0,
+                  **progress.totals}
         totals["loss"], totals["correct"], totals["count"] = self.dist.sum(
             totals["loss"], totals["correct"], totals["count"])
         count = max(totals["count"], 1)
@@ -245,6 +249,38 @@ class BilevelSearch:
             "arch_updated": update_arch,
             **settings,
         }
+
+    def _search_step(self, step: int, weight_batch: tuple[torch.Tensor, torch.Tensor],
+                     arch_batch: tuple[torch.Tensor, torch.Tensor], update_arch: bool,
+                     progress: EpochProgress) -> None:
+        """An architecture step (after the warm-up) and a weight step; their losses and the
+        accuracy go into ``progress``."""
+        (x, y), (x_arch, y_arch) = weight_batch, arch_batch
+        config = self.config
+        if update_arch:
+            with autocast(self.device, self.amp):
+                arch_loss = self.architect.step(x_arch, y_arch, x, y)
+            self._check_finite("architecture loss", arch_loss, step)
+            self._check_arch_finite(step)  # a NaN alpha would show as a NaN weight loss
+            progress.add(arch_loss=arch_loss, arch_steps=1)
+        with autocast(self.device, self.amp):
+            logits = self.forward(x)
+            loss = F.cross_entropy(logits.float(), y)
+        local = float(loss.detach())
+        self._check_finite("loss", self.dist.mean(local), step)
+        self.weight_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.optim.grad_clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.weight_parameters(),
+                                                  config.optim.grad_clip)
+        else:
+            norm = gradient_norm(self.model.weight_parameters())
+        check_gradients(norm, f"search epoch {self.epoch + 1} step {step + 1}",
+                        self.checkpoint_dir, "lower optim.lr or arch.lr, then start again")
+        self.weight_optimizer.step()
+        progress.add(loss=local * y.numel(), correct=accuracy_count(logits, y),
+                     count=y.numel())
+        progress.step = step + 1
 
     def _check_finite(self, what: str, value: float, step: int) -> None:
         check_finite(value, what, f"search epoch {self.epoch + 1} step {step + 1}",
@@ -264,9 +300,18 @@ class BilevelSearch:
         started = time.time()
         config = self.config
         while self.epoch < config.epochs and self.stopped is None:
-            tic = time.time()
-            lr = self.weight_optimizer.param_groups[0]["lr"]
-            stats = self.search_epoch()
+            progress = self.progress_in_epoch or EpochProgress(
+                steps=self.steps_per_epoch(), lr=self.weight_optimizer.param_groups[0]["lr"])
+            self.progress_in_epoch = None
+            tic = time.time() - progress.seconds
+            lr = progress.lr
+            try:
+                stats = self.search_epoch(progress)
+            except Interrupted:
+                progress.seconds = time.time() - tic
+                if self.dist.is_main and not self.dist.enabled:
+                    save_mid_epoch(self.checkpoint_dir, self.state_dict(), progress)
+                raise
             self.scheduler.step()
             self.epoch += 1
             genotype = self.derived()
@@ -283,6 +328,7 @@ class BilevelSearch:
                 self.alphas_log.append(arch_record)
                 save_epoch_checkpoint(self.checkpoint_dir, self.epoch, self.state_dict(),
                                       config.keep_checkpoints)
+                clear_mid_epoch(self.checkpoint_dir)
             log.info("search epoch %d/%d  loss %.4f acc %.2f%%  arch loss %s  %s  (%.1fs)",
                      self.epoch, config.epochs, stats["train_loss"], stats["train_acc"],
                      "-" if stats["arch_loss"] is None else f"{stats['arch_loss']:.4f}",

@@ -3,7 +3,8 @@
 An epoch of a large network on a CPU, or of ImageNet on anything, lasts long enough that a
 stop signal (Ctrl-C, SIGTERM at the end of a machine's lease) usually lands mid-epoch, and a
 resume from the last epoch checkpoint would train that part of the epoch again. So when a
-signal stops training between two steps, the trainer writes ``checkpoints/mid-epoch.pt``:
+signal stops training between two steps, the trainer (and the bilevel search loop of UBNAS
+and BARS, :mod:`bnnas.search.bilevel_search`) writes ``checkpoints/mid-epoch.pt``:
 the usual checkpoint state (model, optimizer, scheduler, global RNG) after the last whole
 step, plus an :class:`EpochProgress` (steps done and the epoch's running sums). A resume that
 finds it, for the epoch the newest epoch checkpoint ends, continues at the next step: the
@@ -21,6 +22,7 @@ steps.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -39,14 +41,13 @@ STATE_KEY = "mid_epoch"
 @dataclass
 class EpochProgress:
     """How far the epoch under way has come: whole steps done (of ``steps``), the running
-    sums of its training loss and accuracy, the learning rate it started with and the
-    seconds it has trained so far (over every session)."""
+    sums the epoch's metrics are made of (``totals``: loss times images, correct answers,
+    images, ...), the learning rate it started with and the seconds it has trained so far
+    (over every session)."""
 
     steps: int
     step: int = 0
-    total_loss: float = 0.0
-    correct: int = 0
-    count: int = 0
+    totals: dict[str, float] = field(default_factory=dict)
     lr: float | None = None
     seconds: float = 0.0
     between_steps: bool = field(default=True, compare=False)  # False while a step runs
@@ -62,12 +63,20 @@ class EpochProgress:
             raise KeyError(f"mid-epoch state lacks {', '.join(missing)}")
         return cls(**{k: data[k] for k in names})
 
+    def add(self, **amounts: float) -> None:
+        """Add to the running sums (a missing one starts at zero)."""
+        for key, amount in amounts.items():
+            self.totals[key] = self.totals.get(key, 0) + amount
+
 
 def save_mid_epoch(checkpoint_dir: Path, state: dict[str, Any], progress: EpochProgress
                    ) -> Path | None:
-    """Write the mid-epoch checkpoint, unless the stop cut a step short (None then)."""
+    """Write the mid-epoch checkpoint, unless the stop cut a step short or came before the
+    epoch's first step ended (None then: the epoch checkpoint is where a resume starts)."""
     if not progress.between_steps:
         log.info("stopped inside a step: no mid-epoch checkpoint; a resume repeats the epoch")
+        return None
+    if progress.step == 0:
         return None
     path = save_checkpoint(checkpoint_dir / MID_EPOCH_FILE,
                            {**state, STATE_KEY: progress.to_dict()})
@@ -96,6 +105,30 @@ def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device, *,
             path.unlink(missing_ok=True)
         return None
     return state
+
+
+def resume_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
+                     load: Callable[[dict[str, Any]], None], *, writer: bool = True
+                     ) -> EpochProgress | None:
+    """After the epoch checkpoint is loaded (``epoch`` epochs done): load the mid-epoch
+    checkpoint that continues it with ``load`` and return how far its epoch had come, or
+    None if there is none (see :func:`load_mid_epoch`). One that loads but does not fit
+    stops the resume with a one-line error."""
+    state = load_mid_epoch(checkpoint_dir, epoch, device, writer=writer)
+    if state is None:
+        return None
+    path = checkpoint_dir / MID_EPOCH_FILE
+    try:
+        load(state)
+        progress = EpochProgress.from_dict(state[STATE_KEY])
+    except (KeyError, TypeError, ValueError, RuntimeError, CheckpointError) as error:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is damaged or not from this run ({error}); delete it "
+            "to resume from the last epoch checkpoint"
+        ) from None
+    log.info("resumed from %s (epoch %d done, step %d of %d of epoch %d)", path, epoch,
+             progress.step, progress.steps, epoch + 1)
+    return progress
 
 
 def describe_mid_epoch(checkpoint_dir: Path, epoch: int | None) -> str | None:

@@ -44,10 +44,9 @@ from bnnas.train.config import TrainConfig
 from bnnas.train.health import check_gradients, gradient_norm
 from bnnas.train.losses import accuracy_count, classification_loss, distillation_loss
 from bnnas.train.mid_epoch import (
-    MID_EPOCH_FILE,
     EpochProgress,
     clear_mid_epoch,
-    load_mid_epoch,
+    resume_mid_epoch,
     save_mid_epoch,
 )
 from bnnas.train.optim import build_optimizer, build_scheduler
@@ -195,23 +194,11 @@ class Trainer:
         continues it if a stop left one; False if there is neither."""
         found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
                               lambda: self.epoch, [self.metrics], writer=self.dist.is_main)
-        mid = None if self.dist.enabled else load_mid_epoch(
-            self.checkpoint_dir, self.epoch, self.device, writer=self.dist.is_main)
-        if mid is not None:
-            path = self.checkpoint_dir / MID_EPOCH_FILE
-            try:
-                self.load_state_dict(mid)
-                self.progress_in_epoch = EpochProgress.from_dict(mid["mid_epoch"])
-            except (KeyError, TypeError, ValueError, RuntimeError, CheckpointError) as error:
-                raise CheckpointError(
-                    f"checkpoint {str(path)!r} is damaged or not from this run ({error}); "
-                    "delete it to resume from the last epoch checkpoint"
-                ) from None
-            log.info("resumed from %s (epoch %d done, step %d of %d of epoch %d)", path,
-                     self.epoch, self.progress_in_epoch.step, self.progress_in_epoch.steps,
-                     self.epoch + 1)
+        if not self.dist.enabled:
+            self.progress_in_epoch = resume_mid_epoch(
+                self.checkpoint_dir, self.epoch, self.device, self.load_state_dict)
         self.dist.check_resumed(self.epoch, "training")
-        return found or mid is not None
+        return found or self.progress_in_epoch is not None
 
     # ----------------------------------------------------------------- training
     def _loss(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -256,11 +243,12 @@ class Trainer:
                 progress.between_steps = False
                 self._train_step(step, x, y, clip, progress)
                 progress.between_steps = True
+            sums = progress.totals
             if step % 10 == 0:
-                bar.set_postfix(loss=f"{progress.total_loss / progress.count:.3f}",
-                                acc=f"{100 * progress.correct / progress.count:.1f}")
-        total_loss, correct, count = self.dist.sum(progress.total_loss, progress.correct,
-                                                   progress.count)
+                bar.set_postfix(loss=f"{sums['loss'] / sums['count']:.3f}",
+                                acc=f"{100 * sums['correct'] / sums['count']:.1f}")
+        sums = {"loss": 0.0, "correct": 0, "count": 0, **progress.totals}
+        total_loss, correct, count = self.dist.sum(sums["loss"], sums["correct"], sums["count"])
         return {"loss": total_loss / max(count, 1), "acc": 100.0 * correct / max(count, 1)}
 
     def _train_step(self, step: int, x: torch.Tensor, y: torch.Tensor, clip: float | None,
@@ -291,9 +279,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        progress.total_loss += local * y.numel()
-        progress.correct += accuracy_count(logits, y)
-        progress.count += y.numel()
+        progress.add(loss=local * y.numel(), correct=accuracy_count(logits, y), count=y.numel())
         progress.step = step + 1
 
     def fit(self) -> dict[str, Any]:

@@ -58,10 +58,10 @@ def test_resume_gives_the_same_genotype(tmp_path, tiny_dataset, monkeypatch):
     first, run = _search(tmp_path, tiny_dataset, "part", "epochs=3")
     original = BARSSearch.search_epoch
 
-    def crash_in_third_epoch(self):
+    def crash_in_third_epoch(self, *args):
         if self.epoch == 2:
             raise KeyboardInterrupt
-        return original(self)
+        return original(self, *args)
 
     monkeypatch.setattr(BARSSearch, "search_epoch", crash_in_third_epoch)
     with pytest.raises(KeyboardInterrupt):

@@ -140,8 +140,20 @@ def test_a_damaged_mid_epoch_file_is_named_with_the_way_out(tmp_path, tiny_datas
         _trainer(run, tiny_dataset).resume()
 
 
+def test_nothing_is_written_before_the_epochs_first_step_ends_or_inside_a_step(tmp_path):
+    from bnnas.train.mid_epoch import save_mid_epoch
+
+    assert save_mid_epoch(tmp_path, {"epoch": 0}, EpochProgress(steps=6)) is None
+    cut = EpochProgress(steps=6, step=2)
+    cut.between_steps = False
+    assert save_mid_epoch(tmp_path, {"epoch": 0}, cut) is None
+    assert list(tmp_path.iterdir()) == []
+    assert save_mid_epoch(tmp_path, {"epoch": 0}, EpochProgress(steps=6, step=2)) == \
+        tmp_path / MID_EPOCH_FILE
+
+
 def test_epoch_progress_round_trips_and_refuses_a_partial_record():
-    progress = EpochProgress(steps=6, step=2, total_loss=1.5, correct=40, count=64, lr=0.01,
+    progress = EpochProgress(steps=6, step=2, totals={"loss": 1.5, "count": 64}, lr=0.01,
                              seconds=3.0)
     progress.between_steps = False
     data = progress.to_dict()
