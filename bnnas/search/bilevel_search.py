@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from bnnas.data import BatchLoader, Dataset, default_train_transform
 from bnnas.data.splits import split_train_val
 from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.errors import CheckpointError, ConfigError, NonFiniteError
-from bnnas.interrupt import Interrupted, deferred_signals
+from bnnas.interrupt import Interrupted
 from bnnas.runs import MetricsLog
 from bnnas.search.bilevel import ArchitectStep
 from bnnas.search.early_stop import EarlyStopper, StopDecision
@@ -44,6 +43,7 @@ from bnnas.train.mid_epoch import (
     EpochProgress,
     clear_mid_epoch,
     resume_mid_epoch,
+    run_steps,
     save_mid_epoch,
 )
 from bnnas.train.resumable import (
@@ -210,9 +210,8 @@ class BilevelSearch:
 
     def search_epoch(self, progress: EpochProgress | None = None) -> dict[str, float]:
         """One epoch of alternating architecture and weight steps, or the rest of one after
-        ``progress.step`` steps (the batches before are drawn and dropped, so the rest is
-        the same). Each step but the first is shielded from stop signals (see
-        :mod:`bnnas.train.mid_epoch`), so ``progress`` ends at a whole step."""
+        ``progress.step`` steps (:func:`run_steps`: the rest is the same, and ``progress``
+        ends at a whole step)."""
         config = self.config
         settings = self.start_epoch()
         self.model.train()
@@ -225,14 +224,8 @@ class BilevelSearch:
         bar = tqdm(batches, total=self.steps_per_epoch(),
                    desc=f"search {self.epoch + 1}/{config.epochs}", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
-        first = progress.step  # not shielded: it may compile the model for a minute
-        for step, (weight_batch, arch_batch) in enumerate(bar):
-            if step < progress.step:
-                continue
-            with nullcontext() if step == first else deferred_signals():
-                progress.between_steps = False
-                self._search_step(step, weight_batch, arch_batch, update_arch, progress)
-                progress.between_steps = True
+        for step in run_steps(bar, progress, lambda step, batches: self._search_step(
+                step, *batches, update_arch, progress)):
             if step % 5 == 0:
                 bar.set_postfix(loss=f"{progress.totals['loss'] / progress.totals['count']:.3f}")
         self._check_arch_finite()
@@ -280,7 +273,6 @@ class BilevelSearch:
         self.weight_optimizer.step()
         progress.add(loss=local * y.numel(), correct=accuracy_count(logits, y),
                      count=y.numel())
-        progress.step = step + 1
 
     def _check_finite(self, what: str, value: float, step: int) -> None:
         check_finite(value, what, f"search epoch {self.epoch + 1} step {step + 1}",

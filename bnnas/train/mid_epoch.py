@@ -22,17 +22,20 @@ steps.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from bnnas.errors import CheckpointError
+from bnnas.interrupt import deferred_signals
 from bnnas.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("bnnas")
+Batch = TypeVar("Batch")
 
 MID_EPOCH_FILE = "mid-epoch.pt"
 STATE_KEY = "mid_epoch"
@@ -67,6 +70,25 @@ class EpochProgress:
         """Add to the running sums (a missing one starts at zero)."""
         for key, amount in amounts.items():
             self.totals[key] = self.totals.get(key, 0) + amount
+
+
+def run_steps(batches: Iterable[Batch], progress: EpochProgress,
+              train_step: Callable[[int, Batch], None]) -> Iterator[int]:
+    """Run ``train_step(step, batch)`` on the epoch's batches after the ``progress.step``
+    already done (the ones before are drawn and dropped, which keeps the data the same),
+    yielding each step number once its step has run. Each step but the first this call
+    runs is shielded from stop signals, so ``progress`` (``step`` is advanced here) always
+    ends at a whole step; the first is not, as ``torch.compile`` may spend a minute in it."""
+    first = progress.step
+    for step, batch in enumerate(batches):
+        if step < first:
+            continue
+        with nullcontext() if step == first else deferred_signals():
+            progress.between_steps = False
+            train_step(step, batch)
+            progress.step = step + 1
+            progress.between_steps = True
+        yield step
 
 
 def save_mid_epoch(checkpoint_dir: Path, state: dict[str, Any], progress: EpochProgress

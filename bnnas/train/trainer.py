@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from bnnas.data.splits import split_train_val
 from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.distributed import DistContext
 from bnnas.errors import CheckpointError
-from bnnas.interrupt import Interrupted, deferred_signals
+from bnnas.interrupt import Interrupted
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.train.builder import build_model, init_weights_from, load_trained_model, model_meta
 from bnnas.train.checkpoint import save_checkpoint, save_epoch_checkpoint
@@ -47,6 +46,7 @@ from bnnas.train.mid_epoch import (
     EpochProgress,
     clear_mid_epoch,
     resume_mid_epoch,
+    run_steps,
     save_mid_epoch,
 )
 from bnnas.train.optim import build_optimizer, build_scheduler
@@ -219,11 +219,8 @@ class Trainer:
 
     def train_epoch(self, progress: EpochProgress | None = None) -> dict[str, float]:
         """One pass over the training data, or the rest of one after ``progress.step`` steps
-        (the batches before are drawn and dropped, so the rest is the same); raises
-        NonFiniteError on a NaN/inf loss. Each step but the first is shielded from stop
-        signals (:func:`deferred_signals`), so ``progress`` ends at a whole step; a stop
-        during the first (where ``torch.compile`` may spend a minute, and a stop should not
-        wait for it) has nothing to keep."""
+        (:func:`run_steps`: the rest is the same, and ``progress`` ends at a whole step);
+        raises NonFiniteError on a NaN/inf loss."""
         self.model.train()
         self.train_loader.set_epoch(self.epoch)
         progress = progress or EpochProgress(steps=len(self.train_loader))
@@ -235,14 +232,8 @@ class Trainer:
             leave=False,
             dynamic_ncols=True,
         )
-        first = progress.step  # not shielded: it may compile the model for a minute
-        for step, (x, y) in enumerate(bar):
-            if step < progress.step:
-                continue
-            with nullcontext() if step == first else deferred_signals():
-                progress.between_steps = False
-                self._train_step(step, x, y, clip, progress)
-                progress.between_steps = True
+        for step in run_steps(bar, progress,
+                              lambda step, batch: self._train_step(step, *batch, clip, progress)):
             sums = progress.totals
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{sums['loss'] / sums['count']:.3f}",
@@ -280,7 +271,6 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         progress.add(loss=local * y.numel(), correct=accuracy_count(logits, y), count=y.numel())
-        progress.step = step + 1
 
     def fit(self) -> dict[str, Any]:
         """Train until ``optim.epochs``, checkpointing after every epoch; returns the result."""

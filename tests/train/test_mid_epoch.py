@@ -42,6 +42,16 @@ def _signal_at(trainer, calls, signals=1):
     trainer._loss = signalling
 
 
+def _stopped_run(tmp_path, dataset, calls, signals=1):
+    """A run stopped by :func:`_signal_at`; its folder."""
+    run = tmp_path / "stopped"
+    trainer = _trainer(run, dataset)
+    _signal_at(trainer, calls, signals)
+    with pytest.raises(Interrupted), StopSignals():
+        trainer.fit()
+    return run
+
+
 def _outcome(run):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     weights = load_checkpoint(run / "final.pt")["model"]
@@ -80,11 +90,7 @@ def test_a_stop_mid_epoch_resumes_at_the_next_step_and_ends_as_if_never_stopped(
 
 def test_a_stop_in_the_first_epoch_resumes_without_an_epoch_checkpoint(tmp_path, tiny_dataset,
                                                                         reference):
-    run = tmp_path / "stopped"
-    trainer = _trainer(run, tiny_dataset)
-    _signal_at(trainer, 2)
-    with pytest.raises(Interrupted), StopSignals():
-        trainer.fit()
+    run = _stopped_run(tmp_path, tiny_dataset, 2)
     assert not list((run / "checkpoints").glob("epoch-*.pt"))
     resumed = _trainer(run, tiny_dataset)
     assert resumed.resume() and resumed.progress_in_epoch.step == 2
@@ -94,11 +100,7 @@ def test_a_stop_in_the_first_epoch_resumes_without_an_epoch_checkpoint(tmp_path,
 
 def test_a_second_signal_cuts_the_step_short_and_leaves_no_mid_epoch_file(tmp_path,
                                                                          tiny_dataset, reference):
-    run = tmp_path / "stopped"
-    trainer = _trainer(run, tiny_dataset)
-    _signal_at(trainer, 6 + 2, signals=2)
-    with pytest.raises(Interrupted), StopSignals():
-        trainer.fit()
+    run = _stopped_run(tmp_path, tiny_dataset, 6 + 2, signals=2)
     assert not (run / "checkpoints" / MID_EPOCH_FILE).exists()
     resumed = _trainer(run, tiny_dataset)
     assert resumed.resume() and resumed.epoch == 1 and resumed.progress_in_epoch is None
@@ -109,11 +111,7 @@ def test_a_second_signal_cuts_the_step_short_and_leaves_no_mid_epoch_file(tmp_pa
 def test_a_stop_in_the_first_step_a_process_trains_does_not_wait_for_it(tmp_path,
                                                                          tiny_dataset):
     """That step may be compiling the model: the stop cuts it short and keeps nothing."""
-    run = tmp_path / "stopped"
-    trainer = _trainer(run, tiny_dataset)
-    _signal_at(trainer, 1)
-    with pytest.raises(Interrupted), StopSignals():
-        trainer.fit()
+    run = _stopped_run(tmp_path, tiny_dataset, 1)
     assert not (run / "checkpoints" / MID_EPOCH_FILE).exists()
     assert not list((run / "checkpoints").glob("epoch-*.pt"))
 
