@@ -17,7 +17,8 @@ where details are not public, see REFERENCES.md):
 
 A run folder holds ``config.yaml``, ``metrics.jsonl`` (supernet training), ``history.jsonl``
 (per generation: hypervolume, front, evaluations), ``fronts/gen-NNN.png``, ``checkpoints/``
-(one per stage-1 epoch and per generation), and at the end ``pareto.json``,
+(one per stage-1 epoch and per generation; ``mid-epoch.pt`` when a stop signal cuts a
+stage-1 epoch, :mod:`bnnas.train.mid_epoch`), and at the end ``pareto.json``,
 ``hypervolume.png`` and ``result.json``.
 
 Under ``torchrun`` (:mod:`bnnas.distributed`) the supernet trains data-parallel: every rank
@@ -50,6 +51,7 @@ from bnnas.data import (
 )
 from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.errors import CheckpointError, ConfigError
+from bnnas.interrupt import Interrupted
 from bnnas.metrics import profile
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.search.backends import BACKENDS
@@ -73,6 +75,13 @@ from bnnas.space.network import Network, SpaceSpec, SuperNetwork
 from bnnas.train.checkpoint import save_epoch_checkpoint
 from bnnas.train.health import check_gradients, gradient_norm
 from bnnas.train.losses import accuracy_count
+from bnnas.train.mid_epoch import (
+    EpochProgress,
+    clear_mid_epoch,
+    resume_mid_epoch,
+    run_steps,
+    save_mid_epoch,
+)
 from bnnas.train.resumable import (
     capture_rng,
     check_finite,
@@ -168,6 +177,7 @@ class EvolutionarySearch:
         self.history = MetricsLog(self.run_dir / "history.jsonl")
         self.epoch = 0  # stage-1 epochs done
         self.generation = 0  # generations done
+        self.progress_in_epoch: EpochProgress | None = None  # a stage-1 epoch's, on resume
         self.population: list[Vector] = []
         self.objectives = np.zeros((0, 2))
         self.evaluated = 0  # candidates scored (a genome scored again in a later generation
@@ -221,56 +231,65 @@ class EvolutionarySearch:
             epoch += 1
 
     def _train(self, batches: Iterator[tuple[torch.Tensor, ...]], steps: int, label: str,
-               paths: Sequence[Vector] | None, dropout: float) -> dict[str, float]:
+               paths: Sequence[Vector] | None, dropout: float,
+               progress: EpochProgress | None = None) -> dict[str, float]:
         """Single-path training: one path per batch, uniform over the space (``paths`` None)
-        or over ``paths``, with path dropout ``dropout``."""
-        model, config = self.model, self.config
-        model.train()
+        or over ``paths``, with path dropout ``dropout``; after ``progress.step`` steps if
+        it continues a stopped stage-1 epoch (:func:`run_steps`)."""
+        self.model.train()
         self._errors.clear()  # scores of the old weights no longer hold
-        totals = {"loss": 0.0, "correct": 0, "count": 0}
+        progress = progress or EpochProgress(steps=steps)
         bar = tqdm(batches, total=steps, desc=label, disable=not self.progress, leave=False,
                    dynamic_ncols=True)
-        for step, (x, y) in enumerate(bar):
-            if paths is None:
-                vector = self.encoding.sample(self.rng)
-            else:
-                vector = paths[int(self.rng.integers(len(paths)))]
-            normal, reduce = self.encoding.decode(vector)
-            if dropout > 0:
-                normal = drop_path_pairs(normal, dropout, self.rng)
-                reduce = drop_path_pairs(reduce, dropout, self.rng)
-            with autocast(self.device, self.amp):
-                logits = self.forward(x, path=(normal, reduce))
-                loss = F.cross_entropy(logits.float(), y)
-            value = float(loss.detach())
-            check_finite(self.dist.mean(value), "loss", f"{label} step {step + 1}",
-                         self.checkpoint_dir, "lower optim.lr, then start again")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.optim.grad_clip is not None:
-                norm = torch.nn.utils.clip_grad_norm_(model.weight_parameters(),
-                                                      config.optim.grad_clip)
-            else:
-                norm = gradient_norm(model.weight_parameters())
-            check_gradients(norm, f"{label} step {step + 1}", self.checkpoint_dir,
-                            "lower optim.lr, then start again")
-            self.optimizer.step()
-            self.scheduler.step()
-            totals["loss"] += value * y.numel()
-            totals["correct"] += accuracy_count(logits, y)
-            totals["count"] += y.numel()
+        for _ in run_steps(bar, progress, lambda step, batch: self._path_step(
+                step, *batch, label, paths, dropout, progress)):
+            pass
+        totals = {"loss": 0.0, "correct": 0, "count": 0, **progress.totals}
         totals["loss"], totals["correct"], totals["count"] = self.dist.sum(
             totals["loss"], totals["correct"], totals["count"])
         count = max(totals["count"], 1)
         return {"train_loss": totals["loss"] / count,
                 "train_acc": 100.0 * totals["correct"] / count, "steps": steps}
 
-    def stage1_epoch(self) -> dict[str, float]:
-        """One epoch of stage 1: uniformly sampled paths, no dropout."""
+    def _path_step(self, step: int, x: torch.Tensor, y: torch.Tensor, label: str,
+                   paths: Sequence[Vector] | None, dropout: float,
+                   progress: EpochProgress) -> None:
+        """One weight step on one sampled path; its loss and accuracy go into ``progress``."""
+        model, config = self.model, self.config
+        if paths is None:
+            vector = self.encoding.sample(self.rng)
+        else:
+            vector = paths[int(self.rng.integers(len(paths)))]
+        normal, reduce = self.encoding.decode(vector)
+        if dropout > 0:
+            normal = drop_path_pairs(normal, dropout, self.rng)
+            reduce = drop_path_pairs(reduce, dropout, self.rng)
+        with autocast(self.device, self.amp):
+            logits = self.forward(x, path=(normal, reduce))
+            loss = F.cross_entropy(logits.float(), y)
+        value = float(loss.detach())
+        check_finite(self.dist.mean(value), "loss", f"{label} step {step + 1}",
+                     self.checkpoint_dir, "lower optim.lr, then start again")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.optim.grad_clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(model.weight_parameters(),
+                                                  config.optim.grad_clip)
+        else:
+            norm = gradient_norm(model.weight_parameters())
+        check_gradients(norm, f"{label} step {step + 1}", self.checkpoint_dir,
+                        "lower optim.lr, then start again")
+        self.optimizer.step()
+        self.scheduler.step()
+        progress.add(loss=value * y.numel(), correct=accuracy_count(logits, y), count=y.numel())
+
+    def stage1_epoch(self, progress: EpochProgress | None = None) -> dict[str, float]:
+        """One epoch of stage 1 (or the rest of one, after ``progress.step`` steps):
+        uniformly sampled paths, no dropout."""
         steps = len(self.weight_loader)
         return self._train(self._batches(self.epoch, steps), steps,
                            f"stage 1 epoch {self.epoch + 1}/{self.config.supernet.stage1_epochs}",
-                           None, 0.0)
+                           None, 0.0, progress)
 
     def stage2_paths(self) -> Sequence[Vector] | None:
         """Paths stage 2 trains: the current population (None: uniform, as the baseline)."""
@@ -421,17 +440,24 @@ class EvolutionarySearch:
         return self.epoch + self.generation
 
     def resume(self) -> bool:
-        """Load the newest valid checkpoint; False if the run has none yet."""
+        """Load the newest valid checkpoint, then, in stage 1, the mid-epoch one that
+        continues it if a stop left one (stage 2 and the generations resume from their
+        last checkpoint); False if the run has neither yet."""
         found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
                               self._progress_index, [], writer=self.dist.is_main)
+        if not self.dist.enabled:  # a mid-epoch file is written in stage 1 only, where
+            # the progress index is the stage-1 epoch its state holds
+            self.progress_in_epoch = resume_mid_epoch(
+                self.checkpoint_dir, self._progress_index(), self.device, self.load_state_dict)
         self.dist.check_resumed(self._progress_index(), "the search")
-        return found
+        return found or self.progress_in_epoch is not None
 
     def _checkpoint(self) -> None:
         if not self.dist.is_main:
             return
         save_epoch_checkpoint(self.checkpoint_dir, self._progress_index(), self.state_dict(),
                               self.config.keep_checkpoints)
+        clear_mid_epoch(self.checkpoint_dir)
 
     # ----------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
@@ -442,8 +468,16 @@ class EvolutionarySearch:
             self.metrics.truncate_after("index", self._progress_index())
             self.history.truncate_after("generation", self.generation)
         while self.epoch < supernet.stage1_epochs:
-            tic = time.time()
-            stats = self.stage1_epoch()
+            progress = self.progress_in_epoch or EpochProgress(steps=len(self.weight_loader))
+            self.progress_in_epoch = None
+            tic = time.time() - progress.seconds
+            try:
+                stats = self.stage1_epoch(progress)
+            except Interrupted:
+                progress.seconds = time.time() - tic
+                if self.dist.is_main and not self.dist.enabled:
+                    save_mid_epoch(self.checkpoint_dir, self.state_dict(), progress)
+                raise
             self.epoch += 1
             self._append(self.metrics, {"index": self._progress_index(), "stage": 1,
                                         "epoch": self.epoch, **stats,

@@ -4,7 +4,8 @@ An epoch of a large network on a CPU, or of ImageNet on anything, lasts long eno
 stop signal (Ctrl-C, SIGTERM at the end of a machine's lease) usually lands mid-epoch, and a
 resume from the last epoch checkpoint would train that part of the epoch again. So when a
 signal stops training between two steps, the trainer (and the bilevel search loop of UBNAS
-and BARS, :mod:`bnnas.search.bilevel_search`) writes ``checkpoints/mid-epoch.pt``:
+and BARS, :mod:`bnnas.search.bilevel_search`, and MO-TS-BNAS's stage-1 supernet training,
+:mod:`bnnas.search.mots`) writes ``checkpoints/mid-epoch.pt``:
 the usual checkpoint state (model, optimizer, scheduler, global RNG) after the last whole
 step, plus an :class:`EpochProgress` (steps done and the epoch's running sums). A resume that
 finds it, for the epoch the newest epoch checkpoint ends, continues at the next step: the

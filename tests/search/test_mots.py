@@ -1,5 +1,7 @@
 import json
+import os
 import re
+import signal
 
 import numpy as np
 import pytest
@@ -7,9 +9,12 @@ import pytest
 from bnnas.cli import main
 from bnnas.config import load_config
 from bnnas.errors import ConfigError
+from bnnas.interrupt import Interrupted, StopSignals
 from bnnas.search.mots import EvolutionarySearch, RandomSearch
 from bnnas.search.mots_config import MOTSConfig
 from bnnas.search.pareto import ParetoFront
+from bnnas.train.checkpoint import load_checkpoint
+from bnnas.train.mid_epoch import MID_EPOCH_FILE
 
 TINY = [
     "data.batch_size=32", "data.augment=false", "space.cells=3", "space.channels=4",
@@ -119,3 +124,36 @@ def test_aux_weight_follows_the_generations():
                                                 "evolution.aux_weight_end=0.0"])
     weights = [config.evolution.aux_weight(g) for g in range(5)]
     assert np.allclose(weights, [0.8, 0.6, 0.4, 0.2, 0.0])
+
+
+def test_a_stop_mid_stage1_epoch_resumes_at_the_next_step_to_the_same_front(tmp_path,
+                                                                          tiny_dataset):
+    """A stop signal inside a stage-1 epoch: mid-epoch.pt after the last whole step (the
+    path sampler's state with it), and a resume at the next step that ends with the front
+    and logs of an uninterrupted search."""
+    extra = ["supernet.stage1_epochs=2"]
+    whole, whole_run = _search(tmp_path, tiny_dataset, "whole", *extra)
+    whole.run()
+    stopped, run = _search(tmp_path, tiny_dataset, "stopped", *extra)
+    steps = len(stopped.weight_loader)
+    forward, calls = stopped.forward, []
+
+    def signalling(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == steps + 2:  # the second step of stage-1 epoch 2
+            os.kill(os.getpid(), signal.SIGTERM)
+        return forward(*args, **kwargs)
+
+    stopped.forward = signalling
+    with pytest.raises(Interrupted), StopSignals():
+        stopped.run()
+    mid = load_checkpoint(run / "checkpoints" / MID_EPOCH_FILE)
+    assert mid["epoch"] == 1 and mid["generation"] == 0 and mid["mid_epoch"]["step"] == 2
+    resumed = EvolutionarySearch(stopped.config, run, dataset=tiny_dataset, progress=False)
+    assert resumed.resume() and resumed.epoch == 1 and resumed.progress_in_epoch.step == 2
+    resumed.run()
+    assert (run / "pareto.json").read_text() == (whole_run / "pareto.json").read_text()
+    for name in ("history.jsonl", "metrics.jsonl"):
+        assert [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(run / name)] \
+            == [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(whole_run / name)]
+    assert not (run / "checkpoints" / MID_EPOCH_FILE).exists()
