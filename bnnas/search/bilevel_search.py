@@ -31,7 +31,6 @@ from bnnas.data import BatchLoader, Dataset, default_train_transform
 from bnnas.data.splits import split_train_val
 from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.errors import CheckpointError, ConfigError, NonFiniteError
-from bnnas.interrupt import Interrupted
 from bnnas.runs import MetricsLog
 from bnnas.search.bilevel import ArchitectStep
 from bnnas.search.early_stop import EarlyStopper, StopDecision
@@ -42,9 +41,9 @@ from bnnas.train.losses import accuracy_count
 from bnnas.train.mid_epoch import (
     EpochProgress,
     clear_mid_epoch,
+    keep_on_stop,
     resume_mid_epoch,
     run_steps,
-    save_mid_epoch,
 )
 from bnnas.train.resumable import (
     capture_rng,
@@ -297,13 +296,9 @@ class BilevelSearch:
             self.progress_in_epoch = None
             tic = time.time() - progress.seconds
             lr = progress.lr
-            try:
+            with keep_on_stop(self.checkpoint_dir, progress, self.state_dict,
+                              writer=self.dist.is_main and not self.dist.enabled):
                 stats = self.search_epoch(progress)
-            except Interrupted:
-                progress.seconds = time.time() - tic
-                if self.dist.is_main and not self.dist.enabled:
-                    save_mid_epoch(self.checkpoint_dir, self.state_dict(), progress)
-                raise
             self.scheduler.step()
             self.epoch += 1
             genotype = self.derived()

@@ -51,7 +51,6 @@ from bnnas.data import (
 )
 from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.errors import CheckpointError, ConfigError
-from bnnas.interrupt import Interrupted
 from bnnas.metrics import profile
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.search.backends import BACKENDS
@@ -78,9 +77,9 @@ from bnnas.train.losses import accuracy_count
 from bnnas.train.mid_epoch import (
     EpochProgress,
     clear_mid_epoch,
+    keep_on_stop,
     resume_mid_epoch,
     run_steps,
-    save_mid_epoch,
 )
 from bnnas.train.resumable import (
     capture_rng,
@@ -471,13 +470,9 @@ class EvolutionarySearch:
             progress = self.progress_in_epoch or EpochProgress(steps=len(self.weight_loader))
             self.progress_in_epoch = None
             tic = time.time() - progress.seconds
-            try:
+            with keep_on_stop(self.checkpoint_dir, progress, self.state_dict,
+                              writer=self.dist.is_main and not self.dist.enabled):
                 stats = self.stage1_epoch(progress)
-            except Interrupted:
-                progress.seconds = time.time() - tic
-                if self.dist.is_main and not self.dist.enabled:
-                    save_mid_epoch(self.checkpoint_dir, self.state_dict(), progress)
-                raise
             self.epoch += 1
             self._append(self.metrics, {"index": self._progress_index(), "stage": 1,
                                         "epoch": self.epoch, **stats,

@@ -23,8 +23,9 @@ steps.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,7 +33,7 @@ from typing import Any, TypeVar
 import torch
 
 from bnnas.errors import CheckpointError
-from bnnas.interrupt import deferred_signals
+from bnnas.interrupt import Interrupted, deferred_signals
 from bnnas.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("bnnas")
@@ -90,6 +91,22 @@ def run_steps(batches: Iterable[Batch], progress: EpochProgress,
             progress.step = step + 1
             progress.between_steps = True
         yield step
+
+
+@contextmanager
+def keep_on_stop(checkpoint_dir: Path, progress: EpochProgress,
+                 state: Callable[[], dict[str, Any]], *, writer: bool) -> Iterator[None]:
+    """Around the steps of an epoch: when a stop signal ends them, add the seconds trained
+    to ``progress`` and, if this process is the ``writer`` (a single-process run), write
+    the mid-epoch checkpoint of ``state()``; then let the stop go on."""
+    started = time.time()
+    try:
+        yield
+    except Interrupted:
+        progress.seconds += time.time() - started
+        if writer:
+            save_mid_epoch(checkpoint_dir, state(), progress)
+        raise
 
 
 def save_mid_epoch(checkpoint_dir: Path, state: dict[str, Any], progress: EpochProgress

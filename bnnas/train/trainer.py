@@ -35,7 +35,6 @@ from bnnas.data.splits import split_train_val
 from bnnas.device import amp_dtype, autocast, loader_options
 from bnnas.distributed import DistContext
 from bnnas.errors import CheckpointError
-from bnnas.interrupt import Interrupted
 from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.train.builder import build_model, init_weights_from, load_trained_model, model_meta
 from bnnas.train.checkpoint import save_checkpoint, save_epoch_checkpoint
@@ -45,9 +44,9 @@ from bnnas.train.losses import accuracy_count, classification_loss, distillation
 from bnnas.train.mid_epoch import (
     EpochProgress,
     clear_mid_epoch,
+    keep_on_stop,
     resume_mid_epoch,
     run_steps,
-    save_mid_epoch,
 )
 from bnnas.train.optim import build_optimizer, build_scheduler
 from bnnas.train.resumable import (
@@ -292,15 +291,11 @@ class Trainer:
             steps=len(self.train_loader), lr=self.optimizer.param_groups[0]["lr"])
         self.progress_in_epoch = None
         tic = time.time() - progress.seconds
-        try:
+        with keep_on_stop(self.checkpoint_dir, progress, self.state_dict,
+                          writer=self.dist.is_main and not self.dist.enabled):
             train = self.train_epoch(progress)
             test = evaluate(self.eval_forward, self.test_loader, self.device, self.amp,
                             self.dist if self.dist.enabled else None)
-        except Interrupted:
-            progress.seconds = time.time() - tic
-            if self.dist.is_main and not self.dist.enabled:
-                save_mid_epoch(self.checkpoint_dir, self.state_dict(), progress)
-            raise
         self.epoch += 1
         record = {
             "epoch": self.epoch,

@@ -76,6 +76,7 @@ def test_a_stop_mid_epoch_resumes_at_the_next_step_and_ends_as_if_never_stopped(
     mid = load_checkpoint(run / "checkpoints" / MID_EPOCH_FILE)
     assert mid["epoch"] == 1
     assert mid["mid_epoch"]["step"] == 3 and mid["mid_epoch"]["steps"] == 6
+    assert mid["mid_epoch"]["seconds"] > 0  # the part-epoch's time, added to the epoch's
     assert describe_mid_epoch(run / "checkpoints", 1) == \
         f"{MID_EPOCH_FILE} (epoch 1 done, step 3 of 6 of epoch 2)"
     assert describe_mid_epoch(run / "checkpoints", 2) is None  # it does not continue epoch 2
