@@ -125,13 +125,13 @@ def save_mid_epoch(checkpoint_dir: Path, state: dict[str, Any], progress: EpochP
     return path
 
 
-def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device, *,
-                   writer: bool = True) -> dict[str, Any] | None:
+def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device
+                   ) -> dict[str, Any] | None:
     """The mid-epoch checkpoint of the epoch after ``epoch`` (the epochs done), or None.
 
     One of another epoch is stale (the epoch it was in finished, or the epoch checkpoint it
-    continued was lost) and is deleted by the ``writer``; one that does not load is set
-    aside with a warning, never trusted."""
+    continued was lost) and is deleted; one that does not load is ignored with a warning.
+    Only single-process runs read (and write) one, so no other process owns the file."""
     path = checkpoint_dir / MID_EPOCH_FILE
     if not path.is_file():
         return None
@@ -141,20 +141,18 @@ def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device, *,
         log.warning("ignoring %s: %s", path, error)
         return None
     if state.get("epoch") != epoch or STATE_KEY not in state:
-        if writer:
-            path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         return None
     return state
 
 
 def resume_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
-                     load: Callable[[dict[str, Any]], None], *, writer: bool = True
-                     ) -> EpochProgress | None:
+                     load: Callable[[dict[str, Any]], None]) -> EpochProgress | None:
     """After the epoch checkpoint is loaded (``epoch`` epochs done): load the mid-epoch
     checkpoint that continues it with ``load`` and return how far its epoch had come, or
     None if there is none (see :func:`load_mid_epoch`). One that loads but does not fit
     stops the resume with a one-line error."""
-    state = load_mid_epoch(checkpoint_dir, epoch, device, writer=writer)
+    state = load_mid_epoch(checkpoint_dir, epoch, device)
     if state is None:
         return None
     path = checkpoint_dir / MID_EPOCH_FILE
