@@ -17,6 +17,7 @@ line while the network another search seed found stays a line of its own.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from bnnas.report.folders import (
 from bnnas.report.searches import load_search
 
 HAND_MADE = "hand-made"
+_CONTROL_METHOD = re.compile(r"random-equal-ops \((?P<space>[^()]+) space\)")
 NUMERIC_FIELDS = (
     "test_acc", "best_test_acc", "bops", "flops", "ops", "params", "model_bytes",
     "search_seconds", "train_seconds",
@@ -92,6 +94,19 @@ class ControlDraw(NamedTuple):
     controls: str | None  # the search folder of the found network it is drawn against
 
 
+def control_method(space: str) -> str:
+    """The method name of the networks a random control drew from ``space`` (a search
+    method's space): ``random-equal-ops (ubnas space)``."""
+    return f"random-equal-ops ({space} space)"
+
+
+def control_space(method: str) -> str | None:
+    """The space a random control's networks were drawn from (``"ubnas"``), or None when
+    ``method`` is not a random control's."""
+    match = _CONTROL_METHOD.fullmatch(method)
+    return None if match is None else match.group("space")
+
+
 def random_control_of(genotype: str | None, run: Path) -> ControlDraw | None:
     """How a network drawn by a random control is named: its genotype file lies in a
     ``random-ops`` folder whose ``result.json`` names the space, the draw's seed and the
@@ -105,7 +120,7 @@ def random_control_of(genotype: str | None, run: Path) -> ControlDraw | None:
         else {}
     info = info if isinstance(info, dict) else {}
     space, seed, reference = info.get("space"), info.get("seed"), info.get("reference")
-    method = f"random-equal-ops ({space if isinstance(space, str) else 'unknown'} space)"
+    method = control_method(space if isinstance(space, str) else "unknown")
     number = path.stem.removeprefix("genotype-")
     search = search_folder_of(reference, path.parent) if isinstance(reference, str) else None
     return ControlDraw(method, f"{method} #{number}", seed if isinstance(seed, int) else None,
