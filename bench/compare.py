@@ -20,8 +20,9 @@ seed 1 (``train-seed1``, ``random-ops/train-<k>-seed1``): the report averages th
 one network over their seeds and keeps the network another search seed found on a line of its
 own. Each test accuracy is the trainer's, after the last epoch. After every finished step the
 report is rebuilt (``bnnas.report``) into ``docs/results/`` (``report.md``, ``report.html``,
-plots, ``rows.json``) together with ``docs/results/compare.json``, one object per network (mean
-and std over its training seeds done).
+plots, ``rows.json``) together with ``docs/results/compare.json``, one object per line of the
+table: per network the mean and std over its training seeds done, then the published rows of
+``--literature`` (``"published": true``, no command).
 
 Hours on 2 cores, so it is resumable and runs one step at a time, in this order:
 
