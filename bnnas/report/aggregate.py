@@ -107,7 +107,19 @@ def _name_search_seeds(summaries: Sequence[Summary]) -> None:
         seeds.setdefault((s.name, s.dataset, s.epochs), set()).add(s.search_seed)
     for s in summaries:
         if len(seeds[(s.name, s.dataset, s.epochs)]) > 1 and s.search_seed is not None:
-            s.name += f" (search seed {s.search_seed})"
+            s.name += _search_seed_suffix(s.search_seed)
+
+
+def _search_seed_suffix(seed: int) -> str:
+    return f" (search seed {seed})"
+
+
+def unseeded_name(summary: Summary) -> str:
+    """The name without the search seed :func:`aggregate` may have added to it: the name
+    the networks of one method's search seeds share."""
+    if summary.search_seed is None:
+        return summary.name
+    return summary.name.removesuffix(_search_seed_suffix(summary.search_seed))
 
 
 def pareto_optimal(points: Sequence[tuple[float, float]]) -> list[int]:

@@ -22,6 +22,7 @@ from bnnas.report.controls import ControlComparison, control_comparisons
 from bnnas.report.earlier import load_earlier_report, same_path
 from bnnas.report.folders import find_run_folders
 from bnnas.report.literature import load_literature
+from bnnas.report.methods import MethodSeeds, method_seeds
 from bnnas.report.progress import train_progress
 from bnnas.report.rows import Row, row_from_train_run
 from bnnas.report.searches import SearchRun, load_search
@@ -38,6 +39,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     carried: dict[str, int] = field(default_factory=dict)  # earlier rows.json -> rows taken
     controls: list[ControlComparison] = field(default_factory=list)
+    methods: list[MethodSeeds] = field(default_factory=list)
 
     def intro(self) -> str:
         nets = sum(1 for s in self.summaries if not s.published)
@@ -73,6 +75,7 @@ class Report:
             "summaries": [s.to_dict() for s in self.summaries],
             "searches": [s.to_dict() for s in self.searches],
             "controls": [c.to_dict() for c in self.controls],
+            "methods": [m.to_dict() for m in self.methods],
             "warnings": self.warnings,
         }
 
@@ -109,6 +112,7 @@ def collect_report(
         raise ReportError(f"no finished run in {given}; wait for a run to write result.json")
     report.summaries = aggregate(report.rows) + published
     report.controls = control_comparisons(report.summaries)
+    report.methods = method_seeds(report.summaries)
     return report
 
 

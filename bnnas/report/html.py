@@ -7,7 +7,7 @@ import base64
 from collections.abc import Mapping
 from html import escape
 
-from bnnas.report import controls
+from bnnas.report import controls, methods
 from bnnas.report.document import Report
 from bnnas.report.table import CODE_COLUMN, HEADERS, format_duration, table
 
@@ -56,6 +56,10 @@ def render_html(report: Report, plots: Mapping[str, tuple[str, bytes]]) -> str:
         parts += [f"<h2>{escape(controls.TITLE)}</h2>",
                   _table(controls.HEADERS, [c.cells() for c in report.controls], ""),
                   f"<p>{escape(controls.NOTE)}</p>"]
+    if report.methods:
+        parts += [f"<h2>{escape(methods.TITLE)}</h2>",
+                  _table(methods.HEADERS, [m.cells() for m in report.methods], ""),
+                  f"<p>{escape(methods.NOTE)}</p>"]
     if report.searches:
         rows = [[s.label, s.method, str(s.path), s.status,
                  format_duration(s.search_seconds), s.command()] for s in report.searches]

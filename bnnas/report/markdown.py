@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bnnas.report import controls
+from bnnas.report import controls, methods
 from bnnas.report.document import Report
 from bnnas.report.table import CODE_COLUMN, HEADERS, MISSING, format_duration, table
 
@@ -37,6 +37,10 @@ def render_markdown(report: Report, plot_files: Mapping[str, str]) -> str:
         parts += [f"## {controls.TITLE}", "",
                   _table(controls.HEADERS, [c.cells() for c in report.controls], None), "",
                   f"- {controls.NOTE}", ""]
+    if report.methods:
+        parts += [f"## {methods.TITLE}", "",
+                  _table(methods.HEADERS, [m.cells() for m in report.methods], None), "",
+                  f"- {methods.NOTE}", ""]
     if report.searches:
         rows = [[s.label, s.method, str(s.path), s.status,
                  format_duration(s.search_seconds), s.command()] for s in report.searches]
