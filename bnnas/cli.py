@@ -145,7 +145,7 @@ def stopped_line(command: str, run_dir: Path, stop: Interrupted) -> str:
     from bnnas.train.checkpoint import latest_checkpoint
     from bnnas.train.mid_epoch import describe_mid_epoch
 
-    found = latest_checkpoint(run_dir / "checkpoints")
+    found = latest_checkpoint(run_dir / "checkpoints", lazy=True)  # only its epoch is read
     mid = describe_mid_epoch(run_dir / "checkpoints", None if found is None else
                              found[1].get("epoch"))
     if mid is not None:

@@ -96,13 +96,18 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`; refuse anything else."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", *,
+                    lazy: bool = False) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint`; refuse anything else.
+
+    ``lazy`` maps the file's tensors into memory instead of reading them (``torch.load``'s
+    ``mmap``), for callers that only look at its small entries (the epoch, the progress of
+    a mid-epoch checkpoint): a large network's checkpoint is then not read whole."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} not found; check the path")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=lazy)
     except Exception as error:  # torch raises many types for corrupt or foreign files
         raise CheckpointError(
             f"checkpoint {str(path)!r} is corrupt or not a bnnas checkpoint "
@@ -143,12 +148,13 @@ def save_epoch_checkpoint(
 
 
 def latest_checkpoint(
-    folder: str | Path, map_location: str | torch.device = "cpu"
+    folder: str | Path, map_location: str | torch.device = "cpu", *, lazy: bool = False
 ) -> tuple[Path, dict[str, Any]] | None:
-    """The newest epoch checkpoint that loads; corrupt newer files are skipped."""
+    """The newest epoch checkpoint that loads; corrupt newer files are skipped. ``lazy``:
+    see :func:`load_checkpoint`."""
     for _, path in reversed(epoch_checkpoints(folder)):
         try:
-            return path, load_checkpoint(path, map_location)
+            return path, load_checkpoint(path, map_location, lazy=lazy)
         except CheckpointError:
             continue
     return None

@@ -174,7 +174,7 @@ def describe_mid_epoch(checkpoint_dir: Path, epoch: int | None) -> str | None:
     mid-epoch checkpoint that continues ``epoch`` (None: no epoch checkpoint yet, i.e. 0),
     else None: what a resume will continue from, for the line a stopped run prints."""
     try:
-        state = load_checkpoint(checkpoint_dir / MID_EPOCH_FILE)
+        state = load_checkpoint(checkpoint_dir / MID_EPOCH_FILE, lazy=True)
         progress = EpochProgress.from_dict(state[STATE_KEY])
     except (CheckpointError, KeyError, TypeError):
         return None

@@ -19,6 +19,20 @@ def test_round_trip_and_no_temp_files(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
 
 
+def test_a_lazy_load_holds_the_same_state_and_refuses_the_same_files(tmp_path):
+    state = {"model": {"w": torch.randn(1000)}, "epoch": 3}
+    path = save_checkpoint(tmp_path / "c.pt", state)
+    lazy = load_checkpoint(path, lazy=True)
+    assert lazy["epoch"] == 3 and torch.equal(lazy["model"]["w"], state["model"]["w"])
+    data = path.read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(tmp_path / "cut.pt", lazy=True)
+    torch.save({"w": torch.ones(1)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a bnnas checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt", lazy=True)
+
+
 def test_failed_write_keeps_the_old_file(tmp_path):
     path = save_checkpoint(tmp_path / "c.pt", {"epoch": 1})
 
