@@ -16,9 +16,13 @@ from study_helpers import REPO, earlier_row, finish, pretend_bnnas, write_earlie
 
 
 def plan(capsys, root, *extra):
-    code = compare.main(["--only-plan", "--root", str(root), "--methods", "mots,ubnas",
-                         "--baselines", "bresnet_small,birealnet18", "--seeds", "0,1",
-                         "--epochs", "7", *extra])
+    """The plan's lines for the study in ``root``; its report and record (by default the
+    repository's own, which the real study fills) live beside it unless ``extra`` says."""
+    isolated = ["--results", str(root.parent / "results"), "--record",
+                str(root.parent / "record")]
+    code = compare.main(["--only-plan", "--root", str(root), *isolated, "--methods",
+                         "mots,ubnas", "--baselines", "bresnet_small,birealnet18", "--seeds",
+                         "0,1", "--epochs", "7", *extra])
     out, err = capsys.readouterr()
     assert code == 0, err
     return out.splitlines()
@@ -67,7 +71,9 @@ def test_it_runs_as_a_script_from_the_repository_root(half_done):
     """As the README starts it: ``python bench/compare.py`` finds bench/study by itself."""
     root = half_done
     out = subprocess.run([sys.executable, "bench/compare.py", "--only-plan", "--root",
-                          str(root), "--methods", "mots", "--baselines", "", "--seeds", "0"],
+                          str(root), "--methods", "mots", "--baselines", "", "--seeds", "0",
+                          "--results", str(root.parent / "results"),
+                          "--record", str(root.parent / "record")],
                          cwd=REPO, capture_output=True, text=True, env={"PATH": "/usr/bin"},
                          check=False)
     assert out.returncode == 0, out.stderr
@@ -80,7 +86,8 @@ def test_a_short_real_pass_trains_reports_and_then_has_nothing_left(tmp_path, mo
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     root, results = tmp_path / "root", tmp_path / "results"
-    argv = ["--root", str(root), "--results", str(results), "--methods", "",
+    argv = ["--root", str(root), "--results", str(results), "--record", str(tmp_path / "record"),
+            "--methods", "",
             "--baselines", "bresnet_small", "--seeds", "0,1", "--epochs", "1",
             "--train-set", "data.name=fashion-mnist-small", "--train-set", "data.limit=64",
             "--train-set", "model.args.blocks_per_stage=1", "--literature", ""]
