@@ -66,7 +66,9 @@ class Summary:
         return out
 
 
-def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+def mean_and_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation of the values given (None ones left out); None
+    for either where there are too few."""
     present = [float(v) for v in values if v is not None]
     if not present:
         return None, None
@@ -93,7 +95,7 @@ def aggregate(rows: Sequence[Row]) -> list[Summary]:
                           search_run=members[0].search_run, control_of=members[0].control_of,
                           commands=[r.command for r in members])
         for key in NUMERIC_FIELDS:
-            summary.mean[key], summary.std[key] = _mean_std([getattr(r, key) for r in members])
+            summary.mean[key], summary.std[key] = mean_and_std([getattr(r, key) for r in members])
         summaries.append(summary)
     _name_search_seeds(summaries)
     return sorted(summaries, key=_order)

@@ -11,14 +11,13 @@ their mean ± sample standard deviation across search seeds.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bnnas.metrics import format_count
-from bnnas.report.aggregate import Summary, unseeded_name
-from bnnas.report.table import MISSING, format_duration
+from bnnas.report.aggregate import Summary, mean_and_std, unseeded_name
+from bnnas.report.table import format_duration, format_mean_std
 
 TITLE = "Methods over their search seeds"
 HEADERS = ("method", "network", "search seeds", "test acc per search seed (%)",
@@ -29,10 +28,6 @@ NOTE = ("test acc: the mean ± sample standard deviation, across search seeds, o
         "rerun of the search may land on; with one search seed the value stands alone.")
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
-
-
 @dataclass
 class MethodSeeds:
     """The networks the search seeds of one method found, one per seed, by seed."""
@@ -41,21 +36,14 @@ class MethodSeeds:
     network: str
     found: list[Summary]
 
-    def _values(self, key: str) -> list[float]:
-        return [v for v in (s.value(key) for s in self.found) if v is not None]
-
     def mean_std(self, key: str) -> tuple[float | None, float | None]:
         """Mean and std across search seeds of ``key`` (None where no seed has it)."""
-        values = self._values(key)
-        return _mean_std(values) if values else (None, None)
+        return mean_and_std([s.value(key) for s in self.found])
 
     def cells(self) -> list[str]:
         """The row under :data:`HEADERS`."""
         def with_std(key: str, fmt: Any) -> str:
-            mean, std = self.mean_std(key)
-            if mean is None:
-                return MISSING
-            return fmt(mean) + (f" ± {fmt(std)}" if std is not None else "")
+            return format_mean_std(*self.mean_std(key), fmt)
 
         per_seed = "; ".join(f"seed {s.search_seed}: {s.value('test_acc'):.2f}"
                              for s in self.found)

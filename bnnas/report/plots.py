@@ -24,6 +24,7 @@ from typing import NamedTuple
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 
@@ -46,8 +47,10 @@ LABEL_OFFSETS = ((6, 4, "left"), (6, -11, "left"), (-6, 4, "right"), (-6, -11, "
                  (0, 22, "center"), (0, -29, "center"), (6, 24, "left"), (-6, 24, "right"),
                  (6, -31, "left"), (-6, -31, "right"))
 NEAR_OFFSETS = 4  # the first offsets, right beside the point; a label further off gets a line
-HEADROOM = 0.08  # of the y range, kept free above the highest point for its label
 POINT_PIXELS = 4  # half the side of the square a marker keeps free of labels
+LEADER_LINE = {"arrowstyle": "-", "color": "0.55", "linewidth": 0.6, "shrinkA": 1,
+               "shrinkB": POINT_PIXELS}
+HEADROOM = 0.08  # of the y range, kept free above the highest point for its label
 DPI = 110
 
 
@@ -103,29 +106,24 @@ def place_labels(ax: Axes, labels: Sequence[Label], points: Sequence[tuple[float
     for label in labels:
         best = None
         for number, (dx, dy, align) in enumerate(LABEL_OFFSETS):
+            # set apart from its point, a label gets a leader line that says whose it is
+            line = LEADER_LINE if number >= NEAR_OFFSETS else None
             text = ax.annotate(label.text, (label.x, label.y), textcoords="offset points",
-                               xytext=(dx, dy), ha=align, fontsize=fontsize)
-            box = text.get_window_extent(renderer)
+                               xytext=(dx, dy), ha=align, fontsize=fontsize, arrowprops=line)
+            text.update_positions(renderer)
+            box = Text.get_window_extent(text, renderer)  # the text's box, not its line's
             outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and
                            frame.y0 <= box.y0 and box.y1 <= frame.y1)
             score = (outside, sum(_overlap_area(box, other) for other in taken))
             if best is None or score < best[0]:
                 if best is not None:
                     best[1].remove()
-                best = (score, text, box, number)
+                best = (score, text, box)
             else:
                 text.remove()
             if score == (False, 0):
                 break
-        _, text, box, number = best
-        if number >= NEAR_OFFSETS:  # far from its point: a leader line says whose it is
-            text.remove()
-            dx, dy, align = LABEL_OFFSETS[number]
-            ax.annotate(label.text, (label.x, label.y), textcoords="offset points",
-                        xytext=(dx, dy), ha=align, fontsize=fontsize,
-                        arrowprops={"arrowstyle": "-", "color": "0.55", "linewidth": 0.6,
-                                    "shrinkA": 1, "shrinkB": POINT_PIXELS})
-        taken.append(box)
+        taken.append(best[2])
 
 
 def _overlap_area(a: Bbox, b: Bbox) -> float:

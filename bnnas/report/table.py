@@ -27,11 +27,15 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.2f} h"
 
 
-def _with_std(summary: Summary, key: str, fmt: Callable[[float], str]) -> str:
-    mean, std = summary.mean.get(key), summary.std.get(key)
+def format_mean_std(mean: float | None, std: float | None, fmt: Callable[[float], str]) -> str:
+    """``fmt(mean) ± fmt(std)``; the mean alone without a (nonzero) std; ``–`` without one."""
     if mean is None:
         return MISSING
     return fmt(mean) if not std else f"{fmt(mean)} ± {fmt(std)}"
+
+
+def _with_std(summary: Summary, key: str, fmt: Callable[[float], str]) -> str:
+    return format_mean_std(summary.mean.get(key), summary.std.get(key), fmt)
 
 
 def _seeds(summary: Summary) -> str:
