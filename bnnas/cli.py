@@ -128,7 +128,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             log.info("no checkpoint in %s yet; starting from epoch 1", run_dir)
         result = trainer.fit()
     except Interrupted as stop:
-        print(_fresh_line() + stopped_line("train", run_dir, stop), file=sys.stderr)
+        _print_stopped("train", run_dir, stop)
         return stop.exit_code
     print(f"test accuracy {result['test_acc']:.2f}% after {result['epochs']} epochs; run {run_dir}")
     return 0
@@ -137,6 +137,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _fresh_line() -> str:
     """A newline on a terminal, where a progress bar may hold the cursor mid-line."""
     return "\n" if sys.stderr.isatty() else ""
+
+
+def _print_stopped(command: str, run_dir: Path, stop: Interrupted) -> None:
+    """The stop line, printed once: by rank 0 of a data-parallel run, the rank that writes
+    the checkpoints (another might read the folder before rank 0's last write ends)."""
+    from bnnas.distributed import is_main_process
+
+    if is_main_process():
+        print(_fresh_line() + stopped_line(command, run_dir, stop), file=sys.stderr)
 
 
 def stopped_line(command: str, run_dir: Path, stop: Interrupted) -> str:
@@ -210,7 +219,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             log.info("no checkpoint in %s yet; starting from epoch 1", run_dir)
         result = runner.run()
     except Interrupted as stop:
-        print(_fresh_line() + stopped_line("search", run_dir, stop), file=sys.stderr)
+        _print_stopped("search", run_dir, stop)
         return stop.exit_code
     print(runner.summary_line(result))
     return 0

@@ -29,7 +29,7 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -129,6 +129,15 @@ class DistContext:
         dist.all_reduce(t)
         return tuple(float(v) for v in t)
 
+    def largest(self, value: int) -> int:
+        """The largest of an integer over the ranks (e.g. a held stop signal, so that every
+        rank stops after the same step when any one was signalled)."""
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.int64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t)
+
     def broadcast_object(self, obj: T) -> T:
         """Rank 0's ``obj`` on every rank (picklable objects only)."""
         if not self.enabled:
@@ -149,7 +158,7 @@ class DistContext:
         if self.enabled:
             dist.barrier()
 
-    def check_resumed(self, progress: int, where: str) -> None:
+    def check_resumed(self, progress: Hashable, where: str) -> None:
         """Raise on every rank unless every rank resumed from the same point: ranks that read
         different checkpoints (one folder per node) would silently train different models."""
         seen = self.all_gather_object(progress)

@@ -25,8 +25,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class Interrupted(KeyboardInterrupt):
     """A stop signal arrived; a KeyboardInterrupt so that ``except Exception`` never eats it."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, *, together: bool = False) -> None:
         self.signum = int(signum)
+        # raised on every data-parallel process after the same step
+        # (bnnas.train.mid_epoch.stop_together), so they may still exchange state
+        self.together = together
         super().__init__(self.name)
 
     @property
@@ -71,6 +74,16 @@ class StopSignals:
         self._pending = None
         raise Interrupted(signum)
 
+    @property
+    def pending(self) -> int:
+        """The number of a stop signal a deferred block holds, else 0."""
+        return 0 if self._pending is None else int(self._pending)
+
+    def take(self) -> int:
+        """The held stop signal (0 if none), which is then no longer raised."""
+        signum, self._pending = self.pending, None
+        return signum
+
     @contextmanager
     def deferred(self) -> Iterator[None]:
         """Hold a stop signal until the block ends, then raise it."""
@@ -84,15 +97,34 @@ class StopSignals:
             raise Interrupted(signum)
 
 
+def _active() -> StopSignals | None:
+    """The :class:`StopSignals` whose handler is installed, found through the handler so
+    that no module state is needed; None outside the main thread or without one."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    owner = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return owner if isinstance(owner, StopSignals) else None
+
+
+def pending_signal() -> int:
+    """The stop signal a :func:`deferred_signals` block holds (0 if none): data-parallel
+    processes ask it after each step to agree on stopping together."""
+    owner = _active()
+    return 0 if owner is None else owner.pending
+
+
+def take_pending_signal() -> int:
+    """Take the held stop signal (0 if none) for the caller to raise: the end of the
+    deferred block then no longer raises it."""
+    owner = _active()
+    return 0 if owner is None else owner.take()
+
+
 def deferred_signals() -> AbstractContextManager[None]:
     """A block that a stop signal does not cut short (e.g. a checkpoint write).
 
     Finds the active :class:`StopSignals` through the installed handler, so no module state
     is needed; without one (library use) the block is unprotected, as any Python code is.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return nullcontext()
-    owner = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
-    if isinstance(owner, StopSignals):
-        return owner.deferred()
-    return nullcontext()
+    owner = _active()
+    return nullcontext() if owner is None else owner.deferred()

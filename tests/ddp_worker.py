@@ -9,6 +9,9 @@ LOCAL_RANK, MASTER_ADDR, MASTER_PORT) set; each rank saves what the test compare
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,7 @@ from torch import nn
 from bnnas.config import load_config
 from bnnas.data.datasets import Dataset
 from bnnas.data.tensors import ImageTensors
+from bnnas.interrupt import Interrupted, StopSignals
 from bnnas.models import MODELS
 from bnnas.search.config import UBNASConfig
 from bnnas.search.ubnas import UBNASSearch
@@ -112,6 +116,28 @@ def train(run_dir: Path, epochs: int = 2, resume: bool = False) -> dict[str, tor
     return {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
 
+def stopped_train(run_dir: Path, signalled: bool, calls: int) -> bool:
+    """A two-epoch run that this rank, if ``signalled``, sends SIGTERM to itself during its
+    ``calls``-th step (6 steps per epoch); whether the stop was one the ranks agreed on."""
+    trainer = Trainer(train_config(), run_dir, dataset=dataset(), progress=False)
+    if signalled:
+        loss, seen = trainer._loss, []
+
+        def signalling(*args: Any) -> torch.Tensor:
+            seen.append(1)
+            if len(seen) == calls:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return loss(*args)
+
+        trainer._loss = signalling  # type: ignore[method-assign]
+    try:
+        with StopSignals():
+            trainer.fit()
+    except Interrupted as stop:
+        return stop.together
+    raise AssertionError("the run was not stopped")
+
+
 def alphas(search: UBNASSearch) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1).clone() for p in search.model.arch_parameters()])
 
@@ -149,6 +175,17 @@ def main(out: Path) -> None:
             (shared / "checkpoints" / "epoch-0002.pt").unlink()
         dist.barrier()
         result["train_resumed"] = train(shared, resume=True)
+        # only rank 1 is signalled (in step 3 of epoch 2); both must stop after that step
+        stopped = out / "stopped-run"
+        if ctx.is_main:
+            stopped.mkdir()
+        dist.barrier()
+        result["stopped_together"] = stopped_train(stopped, ctx.rank == 1, 6 + 3)
+        dist.barrier()
+        if ctx.is_main:  # kept for the test: the resume below deletes the mid-epoch file
+            shutil.copytree(stopped, out / "stopped-copy")
+        dist.barrier()
+        result["stopped_resumed"] = train(stopped, resume=True)
         with frozen_batch_norm():
             result["alphas_frozen_bn"] = ubnas(out / f"search-rank{ctx.rank}")
         result["alphas_bn"] = ubnas(out / "unused", full_run=False)

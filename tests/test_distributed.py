@@ -13,7 +13,10 @@ explicit averaging must show them drifting apart, or the test could not fail.
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +33,9 @@ from bnnas.device import amp_dtype, loader_options
 from bnnas.distributed import DistContext, backend_name, current, torchrun_env
 from bnnas.errors import ConfigError
 from bnnas.search.ubnas import UBNASSearch
+from bnnas.train import Trainer
+from bnnas.train.checkpoint import load_checkpoint
+from bnnas.train.mid_epoch import MID_EPOCH_FILE, RANKS_KEY
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
@@ -100,6 +106,36 @@ def test_ddp_resume_ends_where_the_uninterrupted_run_did(ddp_run):
         assert _max_diff(result["train_resumed"], result["train"]) < 1e-6
 
 
+def test_ranks_stop_together_when_one_is_signalled_and_resume_inside_the_epoch(ddp_run):
+    out, ranks = ddp_run
+    assert [result["stopped_together"] for result in ranks] == [True, True]
+    mid = load_checkpoint(out / "stopped-copy" / "checkpoints" / MID_EPOCH_FILE)
+    assert mid["epoch"] == 1  # one epoch done, then steps 1-3 of the second
+    shares = [share["progress"] for share in mid[RANKS_KEY]]
+    assert [share["step"] for share in shares] == [3, 3]
+    assert [share["totals"]["count"] for share in shares] == [48, 48]  # 3 x 16 per rank
+    assert shares[0]["totals"]["loss"] != shares[1]["totals"]["loss"]  # each rank's own
+    for result in ranks:
+        assert _max_diff(result["stopped_resumed"], result["train"]) < 1e-6
+    # the epoch's metrics add both ranks' sums, the ones before the stop too
+    stopped, whole = ([json.loads(line) for line in (out / run / "metrics.jsonl")
+                       .read_text().splitlines()] for run in ("stopped-run", "train-run"))
+    for key in ("train_loss", "train_acc", "test_acc"):
+        assert stopped[1][key] == pytest.approx(whole[1][key], abs=1e-6)
+
+
+def test_one_process_does_not_continue_a_two_process_mid_epoch_file(ddp_run, worker,
+                                                                     tmp_path, caplog):
+    out, _ = ddp_run
+    run = tmp_path / "copy"
+    shutil.copytree(out / "stopped-copy", run)
+    trainer = Trainer(worker.train_config(), run, dataset=worker.dataset(), progress=False)
+    with caplog.at_level(logging.WARNING, logger="bnnas"):
+        assert trainer.resume()
+    assert trainer.epoch == 1 and trainer.progress_in_epoch is None
+    assert "written by 2 process(es) and this run has 1" in caplog.text
+
+
 def test_only_rank_0_writes(ddp_run):
     out, _ = ddp_run
     assert not (out / "train-run-rank1").exists()
@@ -148,7 +184,7 @@ def test_without_a_process_group_everything_is_rank_0_of_1():
     grads = [torch.ones(3)]
     ctx.average_(grads)
     assert torch.equal(grads[0], torch.ones(3))
-    assert ctx.mean(2.5) == 2.5 and ctx.sum(1.0, 3.0) == (1.0, 3.0)
+    assert ctx.mean(2.5) == 2.5 and ctx.sum(1.0, 3.0) == (1.0, 3.0) and ctx.largest(15) == 15
     assert ctx.broadcast_object({"a": 1}) == {"a": 1}
     model = torch.nn.Linear(2, 2)
     assert ctx.wrap(model, torch.device("cpu")) is model

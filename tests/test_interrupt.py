@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from bnnas.interrupt import Interrupted, StopSignals, deferred_signals
+from bnnas.interrupt import (
+    Interrupted,
+    StopSignals,
+    deferred_signals,
+    pending_signal,
+    take_pending_signal,
+)
 
 
 def _deliver(signum: int) -> None:
@@ -77,3 +83,22 @@ def test_a_second_signal_abandons_a_deferred_block():
         _deliver(signal.SIGINT)
         done.append("never reached")
     assert done == ["first signal held"] and caught.value.name == "SIGINT"
+
+
+def test_a_held_signal_can_be_read_and_taken_so_the_block_ends_without_it():
+    assert pending_signal() == 0 and take_pending_signal() == 0  # no StopSignals: nothing
+    seen = []
+    with StopSignals():
+        with deferred_signals():
+            seen.append(pending_signal())
+            _deliver(signal.SIGTERM)
+            seen.append(pending_signal())
+            seen.append(take_pending_signal())
+            seen.append(pending_signal())
+        seen.append("the block ended without raising")
+    assert seen == [0, signal.SIGTERM, signal.SIGTERM, 0, "the block ended without raising"]
+
+
+def test_a_stop_agreed_by_data_parallel_ranks_says_so():
+    assert Interrupted(signal.SIGTERM, together=True).together
+    assert not Interrupted(signal.SIGTERM).together

@@ -43,6 +43,7 @@ from bnnas.train.mid_epoch import (
     clear_mid_epoch,
     keep_on_stop,
     resume_mid_epoch,
+    resumed_step,
     run_steps,
 )
 from bnnas.train.resumable import (
@@ -197,10 +198,9 @@ class BilevelSearch:
         found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
                               lambda: self.epoch, [self.metrics, self.alphas_log],
                               writer=self.dist.is_main)
-        if not self.dist.enabled:
-            self.progress_in_epoch = resume_mid_epoch(
-                self.checkpoint_dir, self.epoch, self.device, self.load_state_dict)
-        self.dist.check_resumed(self.epoch, "the search")
+        self.progress_in_epoch = resume_mid_epoch(
+            self.checkpoint_dir, self.epoch, self.device, self.load_state_dict, self.dist)
+        self.dist.check_resumed((self.epoch, resumed_step(self.progress_in_epoch)), "the search")
         return found or self.progress_in_epoch is not None
 
     # ----------------------------------------------------------------- search
@@ -224,7 +224,7 @@ class BilevelSearch:
                    desc=f"search {self.epoch + 1}/{config.epochs}", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
         for step in run_steps(bar, progress, lambda step, batches: self._search_step(
-                step, *batches, update_arch, progress)):
+                step, *batches, update_arch, progress), self.dist):
             if step % 5 == 0:
                 bar.set_postfix(loss=f"{progress.totals['loss'] / progress.totals['count']:.3f}")
         self._check_arch_finite()
@@ -296,8 +296,7 @@ class BilevelSearch:
             self.progress_in_epoch = None
             tic = time.time() - progress.seconds
             lr = progress.lr
-            with keep_on_stop(self.checkpoint_dir, progress, self.state_dict,
-                              writer=self.dist.is_main and not self.dist.enabled):
+            with keep_on_stop(self.checkpoint_dir, progress, self.state_dict, self.dist):
                 stats = self.search_epoch(progress)
             self.scheduler.step()
             self.epoch += 1

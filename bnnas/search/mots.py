@@ -79,6 +79,7 @@ from bnnas.train.mid_epoch import (
     clear_mid_epoch,
     keep_on_stop,
     resume_mid_epoch,
+    resumed_step,
     run_steps,
 )
 from bnnas.train.resumable import (
@@ -241,7 +242,7 @@ class EvolutionarySearch:
         bar = tqdm(batches, total=steps, desc=label, disable=not self.progress, leave=False,
                    dynamic_ncols=True)
         for _ in run_steps(bar, progress, lambda step, batch: self._path_step(
-                step, *batch, label, paths, dropout, progress)):
+                step, *batch, label, paths, dropout, progress), self.dist):
             pass
         totals = {"loss": 0.0, "correct": 0, "count": 0, **progress.totals}
         totals["loss"], totals["correct"], totals["count"] = self.dist.sum(
@@ -444,11 +445,13 @@ class EvolutionarySearch:
         last checkpoint); False if the run has neither yet."""
         found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
                               self._progress_index, [], writer=self.dist.is_main)
-        if not self.dist.enabled:  # a mid-epoch file is written in stage 1 only, where
-            # the progress index is the stage-1 epoch its state holds
-            self.progress_in_epoch = resume_mid_epoch(
-                self.checkpoint_dir, self._progress_index(), self.device, self.load_state_dict)
-        self.dist.check_resumed(self._progress_index(), "the search")
+        # a mid-epoch file is written in stage 1 only, where the progress index is the
+        # stage-1 epoch its state holds
+        self.progress_in_epoch = resume_mid_epoch(
+            self.checkpoint_dir, self._progress_index(), self.device, self.load_state_dict,
+            self.dist)
+        self.dist.check_resumed((self._progress_index(), resumed_step(self.progress_in_epoch)),
+                                "the search")
         return found or self.progress_in_epoch is not None
 
     def _checkpoint(self) -> None:
@@ -470,8 +473,7 @@ class EvolutionarySearch:
             progress = self.progress_in_epoch or EpochProgress(steps=len(self.weight_loader))
             self.progress_in_epoch = None
             tic = time.time() - progress.seconds
-            with keep_on_stop(self.checkpoint_dir, progress, self.state_dict,
-                              writer=self.dist.is_main and not self.dist.enabled):
+            with keep_on_stop(self.checkpoint_dir, progress, self.state_dict, self.dist):
                 stats = self.stage1_epoch(progress)
             self.epoch += 1
             self._append(self.metrics, {"index": self._progress_index(), "stage": 1,

@@ -16,8 +16,16 @@ with the same weights and metrics as one never stopped. Each step runs inside
 signal cuts the step short, and then no mid-epoch file is written (its state would be half
 a step). The first step of each epoch a process trains is not shielded: ``torch.compile``
 may spend a minute in it, which a Ctrl-C should not wait for, and a stop there loses no
-more than that step. Data-parallel runs do not write one: their ranks stop at different
-steps.
+more than that step.
+
+Data-parallel processes (torchrun) receive a stop signal at slightly different moments,
+each inside its own step. Left alone, each would stop after a different step and the file
+would mix them, or one would wait forever in a collective the others left. So there every
+step is shielded, the first too, and after each one the ranks agree whether to stop
+(:meth:`bnnas.distributed.DistContext.largest` of the signal each holds): one signalled
+rank stops them all after the same step. Rank 0 writes the file, with each rank's own
+running sums and RNG state beside the shared model and optimizer state (gathered from the
+ranks), and a resume with the same number of processes gives each rank its own back.
 """
 
 from __future__ import annotations
@@ -32,15 +40,18 @@ from typing import Any, TypeVar
 
 import torch
 
+from bnnas.distributed import DistContext
 from bnnas.errors import CheckpointError
-from bnnas.interrupt import Interrupted, deferred_signals
+from bnnas.interrupt import Interrupted, deferred_signals, pending_signal, take_pending_signal
 from bnnas.train.checkpoint import load_checkpoint, save_checkpoint
+from bnnas.train.resumable import capture_rng, restore_rng
 
 log = logging.getLogger("bnnas")
 Batch = TypeVar("Batch")
 
 MID_EPOCH_FILE = "mid-epoch.pt"
 STATE_KEY = "mid_epoch"
+RANKS_KEY = "mid_epoch_ranks"  # data-parallel runs: each rank's progress and RNG state
 
 
 @dataclass
@@ -75,37 +86,60 @@ class EpochProgress:
 
 
 def run_steps(batches: Iterable[Batch], progress: EpochProgress,
-              train_step: Callable[[int, Batch], None]) -> Iterator[int]:
+              train_step: Callable[[int, Batch], None], dist: DistContext | None = None
+              ) -> Iterator[int]:
     """Run ``train_step(step, batch)`` on the epoch's batches after the ``progress.step``
     already done (the ones before are drawn and dropped, which keeps the data the same),
     yielding each step number once its step has run. Each step but the first this call
     runs is shielded from stop signals, so ``progress`` (``step`` is advanced here) always
-    ends at a whole step; the first is not, as ``torch.compile`` may spend a minute in it."""
+    ends at a whole step; the first is not, as ``torch.compile`` may spend a minute in it.
+    Under data parallelism (``dist`` of several processes) every step is shielded and the
+    ranks stop together (:func:`stop_together`)."""
+    parallel = dist is not None and dist.enabled
     first = progress.step
-    for step, batch in enumerate(batches):
-        if step < first:
-            continue
-        with nullcontext() if step == first else deferred_signals():
-            progress.between_steps = False
-            train_step(step, batch)
-            progress.step = step + 1
-            progress.between_steps = True
-        yield step
+    with deferred_signals() if parallel else nullcontext():
+        for step, batch in enumerate(batches):
+            if step < first:
+                continue
+            with nullcontext() if parallel or step == first else deferred_signals():
+                progress.between_steps = False
+                train_step(step, batch)
+                progress.step = step + 1
+                progress.between_steps = True
+            if parallel:
+                stop_together(dist)  # type: ignore[arg-type]
+            yield step
+
+
+def stop_together(dist: DistContext) -> None:
+    """After a step of a data-parallel epoch: raise :class:`Interrupted` (``together``) on
+    every rank if any rank holds a stop signal, so that all stop after this same step."""
+    signum = dist.largest(pending_signal())
+    if signum:
+        take_pending_signal()
+        raise Interrupted(signum, together=True)
 
 
 @contextmanager
 def keep_on_stop(checkpoint_dir: Path, progress: EpochProgress,
-                 state: Callable[[], dict[str, Any]], *, writer: bool) -> Iterator[None]:
+                 state: Callable[[], dict[str, Any]], dist: DistContext) -> Iterator[None]:
     """Around the steps of an epoch: when a stop signal ends them, add the seconds trained
-    to ``progress`` and, if this process is the ``writer`` (a single-process run), write
-    the mid-epoch checkpoint of ``state()``; then let the stop go on."""
+    to ``progress`` and write the mid-epoch checkpoint of ``state()`` (rank 0 of a
+    data-parallel run, when the ranks stopped together, with every rank's progress and RNG
+    state); then let the stop go on."""
     started = time.time()
     try:
         yield
-    except Interrupted:
+    except Interrupted as stop:
         progress.seconds += time.time() - started
-        if writer:
+        if not dist.enabled:
             save_mid_epoch(checkpoint_dir, state(), progress)
+        elif stop.together:  # every rank is here, between the same two steps
+            with deferred_signals():  # a late first signal waits for the file
+                ranks = dist.all_gather_object({"progress": progress.to_dict(),
+                                                **capture_rng()})
+                if dist.is_main:
+                    save_mid_epoch(checkpoint_dir, {**state(), RANKS_KEY: ranks}, progress)
         raise
 
 
@@ -125,13 +159,13 @@ def save_mid_epoch(checkpoint_dir: Path, state: dict[str, Any], progress: EpochP
     return path
 
 
-def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device
-                   ) -> dict[str, Any] | None:
+def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
+                   dist: DistContext | None = None) -> dict[str, Any] | None:
     """The mid-epoch checkpoint of the epoch after ``epoch`` (the epochs done), or None.
 
     One of another epoch is stale (the epoch it was in finished, or the epoch checkpoint it
-    continued was lost) and is deleted; one that does not load is ignored with a warning.
-    Only single-process runs read (and write) one, so no other process owns the file."""
+    continued was lost) and is deleted (by rank 0 only, the one process that writes); one
+    that does not load is ignored with a warning."""
     path = checkpoint_dir / MID_EPOCH_FILE
     if not path.is_file():
         return None
@@ -141,24 +175,39 @@ def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device
         log.warning("ignoring %s: %s", path, error)
         return None
     if state.get("epoch") != epoch or STATE_KEY not in state:
-        path.unlink(missing_ok=True)
+        if dist is None or dist.is_main:
+            path.unlink(missing_ok=True)
         return None
     return state
 
 
 def resume_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
-                     load: Callable[[dict[str, Any]], None]) -> EpochProgress | None:
+                     load: Callable[[dict[str, Any]], None], dist: DistContext | None = None
+                     ) -> EpochProgress | None:
     """After the epoch checkpoint is loaded (``epoch`` epochs done): load the mid-epoch
-    checkpoint that continues it with ``load`` and return how far its epoch had come, or
-    None if there is none (see :func:`load_mid_epoch`). One that loads but does not fit
-    stops the resume with a one-line error."""
-    state = load_mid_epoch(checkpoint_dir, epoch, device)
+    checkpoint that continues it with ``load`` and return how far its epoch had come (this
+    rank's share of it, under data parallelism), or None if there is none (see
+    :func:`load_mid_epoch`). One written by another number of processes is ignored with a
+    warning (the ranks' shares of each batch differ), so the epoch restarts; one that loads
+    but does not fit stops the resume with a one-line error."""
+    state = load_mid_epoch(checkpoint_dir, epoch, device, dist)
     if state is None:
         return None
     path = checkpoint_dir / MID_EPOCH_FILE
+    rank, world = (0, 1) if dist is None else (dist.rank, dist.world_size)
+    ranks = state.get(RANKS_KEY)
+    written_by = len(ranks) if isinstance(ranks, list) else 1
+    if written_by != world:
+        log.warning("ignoring %s: it was written by %d process(es) and this run has %d; "
+                    "epoch %d starts again from its beginning", path, written_by, world,
+                    epoch + 1)
+        return None
     try:
         load(state)
-        progress = EpochProgress.from_dict(state[STATE_KEY])
+        progress = EpochProgress.from_dict(ranks[rank]["progress"] if ranks
+                                           else state[STATE_KEY])
+        if ranks:
+            restore_rng(ranks[rank])
     except (KeyError, TypeError, ValueError, RuntimeError, CheckpointError) as error:
         raise CheckpointError(
             f"checkpoint {str(path)!r} is damaged or not from this run ({error}); delete it "
@@ -167,6 +216,12 @@ def resume_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
     log.info("resumed from %s (epoch %d done, step %d of %d of epoch %d)", path, epoch,
              progress.step, progress.steps, epoch + 1)
     return progress
+
+
+def resumed_step(progress: EpochProgress | None) -> int:
+    """The step a resume continues its epoch at (0: the epoch's start), which every rank of
+    a data-parallel run must agree on."""
+    return 0 if progress is None else progress.step
 
 
 def describe_mid_epoch(checkpoint_dir: Path, epoch: int | None) -> str | None:

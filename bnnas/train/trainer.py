@@ -46,6 +46,7 @@ from bnnas.train.mid_epoch import (
     clear_mid_epoch,
     keep_on_stop,
     resume_mid_epoch,
+    resumed_step,
     run_steps,
 )
 from bnnas.train.optim import build_optimizer, build_scheduler
@@ -193,10 +194,9 @@ class Trainer:
         continues it if a stop left one; False if there is neither."""
         found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
                               lambda: self.epoch, [self.metrics], writer=self.dist.is_main)
-        if not self.dist.enabled:
-            self.progress_in_epoch = resume_mid_epoch(
-                self.checkpoint_dir, self.epoch, self.device, self.load_state_dict)
-        self.dist.check_resumed(self.epoch, "training")
+        self.progress_in_epoch = resume_mid_epoch(
+            self.checkpoint_dir, self.epoch, self.device, self.load_state_dict, self.dist)
+        self.dist.check_resumed((self.epoch, resumed_step(self.progress_in_epoch)), "training")
         return found or self.progress_in_epoch is not None
 
     # ----------------------------------------------------------------- training
@@ -232,7 +232,8 @@ class Trainer:
             dynamic_ncols=True,
         )
         for step in run_steps(bar, progress,
-                              lambda step, batch: self._train_step(step, *batch, clip, progress)):
+                              lambda step, batch: self._train_step(step, *batch, clip, progress),
+                              self.dist):
             sums = progress.totals
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{sums['loss'] / sums['count']:.3f}",
@@ -291,8 +292,7 @@ class Trainer:
             steps=len(self.train_loader), lr=self.optimizer.param_groups[0]["lr"])
         self.progress_in_epoch = None
         tic = time.time() - progress.seconds
-        with keep_on_stop(self.checkpoint_dir, progress, self.state_dict,
-                          writer=self.dist.is_main and not self.dist.enabled):
+        with keep_on_stop(self.checkpoint_dir, progress, self.state_dict, self.dist):
             train = self.train_epoch(progress)
             test = evaluate(self.eval_forward, self.test_loader, self.device, self.amp,
                             self.dist if self.dist.enabled else None)
