@@ -512,8 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p, "train", epochs_key="optim.epochs")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("search", help="search a binary architecture (ubnas)")
-    p.add_argument("--method", help="search method (default ubnas)")
+    p = sub.add_parser("search",
+                       help="search a binary architecture: ubnas, bars, mots or random")
+    p.add_argument("--method", help="search method: ubnas (default), bars, mots (MO-TS-BNAS) "
+                   "or random (random search over the MO-TS-BNAS space)")
     p.add_argument("--backend",
                    help="where mots/random score candidates: local (default) or ray "
                    "(needs bnnas[ray]; shortcut for --set evolution.backend=...)")

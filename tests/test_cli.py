@@ -168,3 +168,16 @@ def test_console_script_exit_code_and_no_traceback():
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("bnnas: error: unknown model") and "Traceback" not in proc.stderr
+
+
+def test_the_help_names_every_search_method():
+    from bnnas.cli import build_parser
+    from bnnas.search.methods import SEARCH_METHODS
+
+    parser = build_parser()
+    search = next(action for action in parser._subparsers._group_actions  # noqa: SLF001
+                  if action.dest == "command").choices["search"]
+    for text in (parser.format_help(), search.format_help()):
+        flat = " ".join(text.split())
+        for name in SEARCH_METHODS.names():
+            assert name in flat, f"{name} missing from:\n{text}"
