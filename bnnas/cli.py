@@ -540,8 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="run folder or checkpoint file")
     p.add_argument("--data", help="dataset name (default: the one it was trained on)")
     p.add_argument("--data-dir", help="folder of the dataset files")
-    p.add_argument("--split", choices=("test", "train"), default="test")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--split", choices=("test", "train"), default="test",
+                   help="which split to score (default test)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_eval)
 
@@ -581,8 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search-epochs", type=int, help="search epochs (default: smoke config)")
     p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="epochs of the retrain")
     p.add_argument("--out", help="run folder (default runs/demo-<time>)")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="reuse an existing --out folder (the old one is renamed aside)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("report", help="table and plots of train/search runs (Markdown, HTML)")
