@@ -109,6 +109,8 @@ def run_steps(batches: Iterable[Batch], progress: EpochProgress,
             if parallel:
                 stop_together(dist)  # type: ignore[arg-type]
             yield step
+        if parallel:  # a signal after the last step's agreement: still all together
+            stop_together(dist)  # type: ignore[arg-type]
 
 
 def stop_together(dist: DistContext) -> None:
