@@ -43,7 +43,6 @@ from bnnas.train.mid_epoch import (
     clear_mid_epoch,
     keep_on_stop,
     resume_mid_epoch,
-    resumed_step,
     run_steps,
 )
 from bnnas.train.resumable import (
@@ -199,8 +198,8 @@ class BilevelSearch:
                               lambda: self.epoch, [self.metrics, self.alphas_log],
                               writer=self.dist.is_main)
         self.progress_in_epoch = resume_mid_epoch(
-            self.checkpoint_dir, self.epoch, self.device, self.load_state_dict, self.dist)
-        self.dist.check_resumed((self.epoch, resumed_step(self.progress_in_epoch)), "the search")
+            self.checkpoint_dir, self.epoch, self.device, self.load_state_dict, self.dist,
+            "the search")
         return found or self.progress_in_epoch is not None
 
     # ----------------------------------------------------------------- search

@@ -79,7 +79,6 @@ from bnnas.train.mid_epoch import (
     clear_mid_epoch,
     keep_on_stop,
     resume_mid_epoch,
-    resumed_step,
     run_steps,
 )
 from bnnas.train.resumable import (
@@ -449,9 +448,7 @@ class EvolutionarySearch:
         # stage-1 epoch its state holds
         self.progress_in_epoch = resume_mid_epoch(
             self.checkpoint_dir, self._progress_index(), self.device, self.load_state_dict,
-            self.dist)
-        self.dist.check_resumed((self._progress_index(), resumed_step(self.progress_in_epoch)),
-                                "the search")
+            self.dist, "the search")
         return found or self.progress_in_epoch is not None
 
     def _checkpoint(self) -> None:

@@ -162,7 +162,7 @@ def save_mid_epoch(checkpoint_dir: Path, state: dict[str, Any], progress: EpochP
 
 
 def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
-                   dist: DistContext | None = None) -> dict[str, Any] | None:
+                   dist: DistContext) -> dict[str, Any] | None:
     """The mid-epoch checkpoint of the epoch after ``epoch`` (the epochs done), or None.
 
     One of another epoch is stale (the epoch it was in finished, or the epoch checkpoint it
@@ -177,39 +177,47 @@ def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
         log.warning("ignoring %s: %s", path, error)
         return None
     if state.get("epoch") != epoch or STATE_KEY not in state:
-        if dist is None or dist.is_main:
+        if dist.is_main:
             path.unlink(missing_ok=True)
         return None
     return state
 
 
 def resume_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
-                     load: Callable[[dict[str, Any]], None], dist: DistContext | None = None
+                     load: Callable[[dict[str, Any]], None], dist: DistContext, where: str
                      ) -> EpochProgress | None:
     """After the epoch checkpoint is loaded (``epoch`` epochs done): load the mid-epoch
     checkpoint that continues it with ``load`` and return how far its epoch had come (this
     rank's share of it, under data parallelism), or None if there is none (see
-    :func:`load_mid_epoch`). One written by another number of processes is ignored with a
-    warning (the ranks' shares of each batch differ), so the epoch restarts; one that loads
-    but does not fit stops the resume with a one-line error."""
+    :func:`load_mid_epoch`); then check that every rank resumed at the same epoch and step
+    (``where``: what resumed, for the error). One written by another number of processes
+    is ignored with a warning (the ranks' shares of each batch differ), so the epoch
+    restarts; one that loads but does not fit stops the resume with a one-line error."""
+    progress = _load_progress(checkpoint_dir, epoch, device, load, dist)
+    dist.check_resumed((epoch, 0 if progress is None else progress.step), where)
+    return progress
+
+
+def _load_progress(checkpoint_dir: Path, epoch: int, device: torch.device,
+                   load: Callable[[dict[str, Any]], None], dist: DistContext
+                   ) -> EpochProgress | None:
     state = load_mid_epoch(checkpoint_dir, epoch, device, dist)
     if state is None:
         return None
     path = checkpoint_dir / MID_EPOCH_FILE
-    rank, world = (0, 1) if dist is None else (dist.rank, dist.world_size)
     ranks = state.get(RANKS_KEY)
     written_by = len(ranks) if isinstance(ranks, list) else 1
-    if written_by != world:
+    if written_by != dist.world_size:
         log.warning("ignoring %s: it was written by %d process(es) and this run has %d; "
-                    "epoch %d starts again from its beginning", path, written_by, world,
-                    epoch + 1)
+                    "epoch %d starts again from its beginning", path, written_by,
+                    dist.world_size, epoch + 1)
         return None
     try:
         load(state)
-        progress = EpochProgress.from_dict(ranks[rank]["progress"] if ranks
+        progress = EpochProgress.from_dict(ranks[dist.rank]["progress"] if ranks
                                            else state[STATE_KEY])
         if ranks:
-            restore_rng(ranks[rank])
+            restore_rng(ranks[dist.rank])
     except (KeyError, TypeError, ValueError, RuntimeError, CheckpointError) as error:
         raise CheckpointError(
             f"checkpoint {str(path)!r} is damaged or not from this run ({error}); delete it "
@@ -218,12 +226,6 @@ def resume_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
     log.info("resumed from %s (epoch %d done, step %d of %d of epoch %d)", path, epoch,
              progress.step, progress.steps, epoch + 1)
     return progress
-
-
-def resumed_step(progress: EpochProgress | None) -> int:
-    """The step a resume continues its epoch at (0: the epoch's start), which every rank of
-    a data-parallel run must agree on."""
-    return 0 if progress is None else progress.step
 
 
 def describe_mid_epoch(checkpoint_dir: Path, epoch: int | None) -> str | None:

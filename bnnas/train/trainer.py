@@ -46,7 +46,6 @@ from bnnas.train.mid_epoch import (
     clear_mid_epoch,
     keep_on_stop,
     resume_mid_epoch,
-    resumed_step,
     run_steps,
 )
 from bnnas.train.optim import build_optimizer, build_scheduler
@@ -195,8 +194,8 @@ class Trainer:
         found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
                               lambda: self.epoch, [self.metrics], writer=self.dist.is_main)
         self.progress_in_epoch = resume_mid_epoch(
-            self.checkpoint_dir, self.epoch, self.device, self.load_state_dict, self.dist)
-        self.dist.check_resumed((self.epoch, resumed_step(self.progress_in_epoch)), "training")
+            self.checkpoint_dir, self.epoch, self.device, self.load_state_dict, self.dist,
+            "training")
         return found or self.progress_in_epoch is not None
 
     # ----------------------------------------------------------------- training
