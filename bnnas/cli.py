@@ -13,6 +13,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bnnas import __version__
 from bnnas.config import dump_yaml, from_dict, load_config, parse_model_args, read_yaml
@@ -152,11 +153,11 @@ def stopped_line(command: str, run_dir: Path, stop: Interrupted) -> str:
     """The one line a run stopped by a signal prints: which checkpoint a resume continues
     from (the newest that loads) and the exact command that resumes it."""
     from bnnas.train.checkpoint import latest_checkpoint
-    from bnnas.train.mid_epoch import describe_mid_epoch
+    from bnnas.train.mid_epoch import describe_mid_epoch, position
 
     found = latest_checkpoint(run_dir / "checkpoints", lazy=True)  # only its epoch is read
     mid = describe_mid_epoch(run_dir / "checkpoints", None if found is None else
-                             found[1].get("epoch"))
+                             position(found[1]))
     if mid is not None:
         where = f"a resume continues from {mid}"
     elif found is None:
@@ -267,6 +268,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bnnas.train import evaluate, latest_checkpoint, load_trained_model
     from bnnas.train.config import DataConfig
 
+    if args.recalibrate_bn is not None and args.recalibrate_bn < 1:
+        raise ConfigError("--recalibrate-bn N (N >= 1) re-estimates the BN statistics on N "
+                          "batches of training images; leave it out to keep the saved ones")
     target = Path(args.target)
     if target.is_dir():
         checkpoint = target / "final.pt"
@@ -293,13 +297,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
         source, data.eval_batch_size, shuffle=False,
         transform=default_eval_transform(dataset), device=device,
     )
+    out: dict[str, Any] = {"checkpoint": str(checkpoint), "data": name, "split": args.split}
+    if args.recalibrate_bn is not None:
+        out["recalibrated_on"] = _recalibrate(model, dataset, data.batch_size,
+                                              args.recalibrate_bn, device)
     result = evaluate(model, loader, device)
-    out = {"checkpoint": str(checkpoint), "data": name, "split": args.split, **result}
+    out.update(result)
     if args.json:
         print(json.dumps(out, indent=2))
-    else:
-        print(f"{name} {args.split}: accuracy {result['acc']:.2f}%  loss {result['loss']:.4f}")
+        return 0
+    line = f"{name} {args.split}: accuracy {result['acc']:.2f}%  loss {result['loss']:.4f}"
+    if args.recalibrate_bn is not None:
+        line += f"  (BN statistics re-estimated on {out['recalibrated_on']} training images)"
+    print(line)
     return 0
+
+
+def _recalibrate(model: Any, dataset: Any, batch_size: int, batches: int, device: Any) -> int:
+    """Re-estimate ``model``'s BN statistics on ``batches`` batches of training images
+    (bnnas.train.batch_norm), drawn in a fixed order and without augmentation, so that
+    they describe images like the ones scored and the result is the same every call."""
+    from itertools import islice
+
+    from bnnas.data import BatchLoader, default_eval_transform
+    from bnnas.train.batch_norm import recalibrate_batch_norm
+
+    loader = BatchLoader(dataset.train, batch_size, shuffle=True, seed=0,
+                         transform=default_eval_transform(dataset), device=device)
+    return recalibrate_batch_norm(model, (x for x, _ in islice(loader, batches)))
 
 
 # ----------------------------------------------------------------------------- export
@@ -543,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("test", "train"), default="test",
                    help="which split to score (default test)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--recalibrate-bn", type=int, metavar="N",
+                   help="first re-estimate the BN statistics on N batches of training images "
+                        "(a binary network's running averages can lag its last steps)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_eval)
 

@@ -68,6 +68,34 @@ def test_train_then_eval_then_refuse_to_clobber(capsys, tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
 
 
+def test_eval_recalibrates_stale_batch_norm_statistics(capsys, tmp_path):
+    from bnnas.train.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "--out", run, *FAST_TRAIN)[0] == 0
+    code, out, _ = run_cli(capsys, "eval", run, "--json")
+    trained = json.loads(out)["acc"]
+    state = load_checkpoint(run / "final.pt")
+    for key, value in state["model"].items():  # running means far from any batch's
+        if key.endswith("running_mean"):
+            value.add_(5.0)
+    stale = save_checkpoint(tmp_path / "stale.pt", state)
+    written = stale.read_bytes()
+
+    code, out, _ = run_cli(capsys, "eval", stale, "--json")
+    spoiled = json.loads(out)["acc"]
+    code, out, _ = run_cli(capsys, "eval", stale, "--json", "--recalibrate-bn", "4")
+    fixed = json.loads(out)
+    assert code == 0 and fixed["recalibrated_on"] == 4 * 250
+    assert spoiled < trained - 20 and fixed["acc"] > trained - 10
+    code, out, _ = run_cli(capsys, "eval", stale, "--recalibrate-bn", "4")
+    assert f"accuracy {fixed['acc']:.2f}%" in out and "re-estimated on 1000 training" in out
+    assert stale.read_bytes() == written  # evaluation never writes the checkpoint
+
+    code, _, err = run_cli(capsys, "eval", stale, "--recalibrate-bn", "0")
+    assert_user_error(code, err, "--recalibrate-bn N (N >= 1)")
+
+
 def test_print_config_shows_overrides(capsys):
     code, out, _ = run_cli(capsys, "train", "--print-config", "--model", "birealnet18",
                            "--set", "optim.lr=0.01")

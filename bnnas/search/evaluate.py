@@ -17,16 +17,16 @@ which the distributed backend relies on).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from bnnas.data import BatchLoader
 from bnnas.errors import ConfigError
 from bnnas.space.network import PathChoice, SuperNetwork
+from bnnas.train.batch_norm import fresh_batch_norm_statistics
 
 Batch = tuple[Tensor, Tensor]
 
@@ -42,32 +42,6 @@ def fixed_batches(loader: BatchLoader, count: int, epoch: int = 0) -> list[Batch
         if len(batches) == count:
             break
     return batches
-
-
-def _batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in model.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-
-
-@contextmanager
-def fresh_batch_norm_statistics(model: nn.Module) -> Iterator[None]:
-    """Reset every BN's running statistics to be re-estimated as a plain average over the
-    batches that follow (``momentum=None``); restore the originals on exit."""
-    norms = _batch_norms(model)
-    saved = [(bn.momentum, {k: v.clone() for k, v in bn.state_dict().items()
-                            if k in ("running_mean", "running_var", "num_batches_tracked")})
-             for bn in norms]
-    try:
-        for bn in norms:
-            bn.reset_running_stats()
-            bn.momentum = None
-        yield
-    finally:
-        with torch.no_grad():
-            for bn, (momentum, buffers) in zip(norms, saved, strict=True):
-                bn.momentum = momentum
-                for name, value in buffers.items():
-                    getattr(bn, name).copy_(value)
 
 
 class FastEvaluator:

@@ -5,10 +5,11 @@ import torch
 from bnnas.data import BatchLoader, default_eval_transform
 from bnnas.errors import ConfigError
 from bnnas.search.backends import BACKENDS
-from bnnas.search.evaluate import FastEvaluator, fixed_batches, fresh_batch_norm_statistics
+from bnnas.search.evaluate import FastEvaluator, fixed_batches
 from bnnas.space.encoding import ArchEncoding
 from bnnas.space.layout import Layout
 from bnnas.space.network import SpaceSpec, SuperNetwork
+from bnnas.train.batch_norm import fresh_batch_norm_statistics
 
 OPS = ("skip_connect", "max_pool_3x3", "bin_conv_3x3", "bin_dil_conv_3x3")
 
