@@ -18,7 +18,7 @@ where details are not public, see REFERENCES.md):
 A run folder holds ``config.yaml``, ``metrics.jsonl`` (supernet training), ``history.jsonl``
 (per generation: hypervolume, front, evaluations), ``fronts/gen-NNN.png``, ``checkpoints/``
 (one per stage-1 epoch and per generation; ``mid-epoch.pt`` when a stop signal cuts a
-stage-1 epoch, :mod:`bnnas.train.mid_epoch`), and at the end ``pareto.json``,
+stage-1 epoch or a generation, :mod:`bnnas.train.mid_epoch`), and at the end ``pareto.json``,
 ``hypervolume.png`` and ``result.json``.
 
 Under ``torchrun`` (:mod:`bnnas.distributed`) the supernet trains data-parallel: every rank
@@ -29,6 +29,7 @@ so every rank holds the same population. Only rank 0 writes.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -91,6 +92,10 @@ from bnnas.train.resumable import (
 )
 
 log = logging.getLogger("bnnas")
+
+# state_dict parts that scoring and breeding leave as training left them (a BN statistic
+# that scoring recalibrates is put back, even when a stop cuts it short)
+_SHARED_WITH_SCORING = frozenset({"config", "model", "optimizer", "scheduler"})
 
 HV_SIZE_MARGIN = 1.1
 """The hypervolume reference point is (100% error, 1.1 x the largest size in the space)."""
@@ -176,7 +181,9 @@ class EvolutionarySearch:
         self.history = MetricsLog(self.run_dir / "history.jsonl")
         self.epoch = 0  # stage-1 epochs done
         self.generation = 0  # generations done
-        self.progress_in_epoch: EpochProgress | None = None  # a stage-1 epoch's, on resume
+        # how far the stage-1 epoch or the generation under way had come, on a resume
+        self.progress_in_epoch: EpochProgress | None = None
+        self._trained: dict[str, Any] | None = None  # see _state_in_generation
         self.population: list[Vector] = []
         self.objectives = np.zeros((0, 2))
         self.evaluated = 0  # candidates scored (a genome scored again in a later generation
@@ -294,15 +301,16 @@ class EvolutionarySearch:
         """Paths stage 2 trains: the current population (None: uniform, as the baseline)."""
         return self.population
 
-    def stage2_training(self) -> dict[str, float]:
-        """Stage-2 training before generation ``self.generation``."""
+    def stage2_training(self, progress: EpochProgress | None = None) -> dict[str, float]:
+        """Stage-2 training before generation ``self.generation`` (or the rest of it, after
+        ``progress.step`` steps)."""
         steps = self.steps_per_generation
         per_epoch = len(self.weight_loader)
         cycles = max(math.ceil(steps / per_epoch), 1)
         first = self.config.supernet.stage1_epochs + self.generation * cycles
         return self._train(self._batches(first, steps), steps,
                            f"stage 2 gen {self.generation + 1}/{self.config.evolution.generations}",
-                           self.stage2_paths(), self.config.supernet.path_dropout)
+                           self.stage2_paths(), self.config.supernet.path_dropout, progress)
 
     # ----------------------------------------------------------------- evolution
     def _unique_samples(self, count: int, taken: set[Vector]) -> list[Vector]:
@@ -363,13 +371,18 @@ class EvolutionarySearch:
         return np.array([[self._errors[v], self.costs(v)[self.size_name]] for v in vectors],
                         dtype=float).reshape(-1, 2)
 
-    def generation_step(self) -> dict[str, Any]:
-        """Stage-2 training, then: score the population with the new weights, breed as many
-        children, score them, keep the best ``population`` of parents and children."""
-        tic = time.time()
+    def generation_step(self, progress: EpochProgress | None = None) -> dict[str, Any]:
+        """Stage-2 training (or the rest of it, after ``progress.step`` steps), then: score
+        the population with the new weights, breed as many children, score them, keep the
+        best ``population`` of parents and children."""
+        progress = progress or EpochProgress(steps=self.steps_per_generation)
+        tic = time.time() - progress.seconds
+        self._trained = None
         if not self.population:
             self.population = self.initial_population()
-        training = self.stage2_training()
+        training = self.stage2_training(progress)
+        self._trained = {k: copy.deepcopy(v) for k, v in self.state_dict().items()
+                         if k not in _SHARED_WITH_SCORING}
         self.objectives = self.score(self.population)
         children = self.offspring()
         candidates = [*self.population, *children]
@@ -411,6 +424,7 @@ class EvolutionarySearch:
             "config": to_dict(self.config),
             "epoch": self.epoch,
             "generation": self.generation,
+            "index": self._progress_index(),  # what the checkpoint files are numbered by
             "population": [list(v) for v in self.population],
             "objectives": self.objectives.tolist(),
             "evaluated": self.evaluated,
@@ -439,17 +453,21 @@ class EvolutionarySearch:
         return self.epoch + self.generation
 
     def resume(self) -> bool:
-        """Load the newest valid checkpoint, then, in stage 1, the mid-epoch one that
-        continues it if a stop left one (stage 2 and the generations resume from their
-        last checkpoint); False if the run has neither yet."""
+        """Load the newest valid checkpoint, then the mid-epoch one that continues it (a
+        stage-1 epoch or a generation) if a stop left one; False if the run has neither."""
         found = resume_latest(self.checkpoint_dir, self.device, self.load_state_dict,
                               self._progress_index, [], writer=self.dist.is_main)
-        # a mid-epoch file is written in stage 1 only, where the progress index is the
-        # stage-1 epoch its state holds
         self.progress_in_epoch = resume_mid_epoch(
             self.checkpoint_dir, self._progress_index(), self.device, self.load_state_dict,
             self.dist, "the search")
         return found or self.progress_in_epoch is not None
+
+    def _state_in_generation(self) -> dict[str, Any]:
+        """The state a stop inside a generation keeps: once its stage-2 training is done,
+        the population, scores and generators as they were then (scoring and breeding move
+        them; it leaves the weights and the optimizer as they were), so that a resume
+        skips the training and scores and breeds again as the generation did."""
+        return {**self.state_dict(), **(self._trained or {})}
 
     def _checkpoint(self) -> None:
         if not self.dist.is_main:
@@ -481,7 +499,11 @@ class EvolutionarySearch:
                      time.time() - tic)
             self._checkpoint()
         while self.generation < evolution.generations:
-            record = self.generation_step()
+            progress = self.progress_in_epoch or EpochProgress(steps=self.steps_per_generation)
+            self.progress_in_epoch = None
+            with keep_on_stop(self.checkpoint_dir, progress, self._state_in_generation,
+                              self.dist, of=f"generation {self.generation + 1}"):
+                record = self.generation_step(progress)
             self.generation += 1
             self._append(self.metrics, {"index": self._progress_index(), "stage": 2,
                                         "generation": self.generation,

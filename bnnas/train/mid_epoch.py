@@ -4,11 +4,13 @@ An epoch of a large network on a CPU, or of ImageNet on anything, lasts long eno
 stop signal (Ctrl-C, SIGTERM at the end of a machine's lease) usually lands mid-epoch, and a
 resume from the last epoch checkpoint would train that part of the epoch again. So when a
 signal stops training between two steps, the trainer (and the bilevel search loop of UBNAS
-and BARS, :mod:`bnnas.search.bilevel_search`, and MO-TS-BNAS's stage-1 supernet training,
-:mod:`bnnas.search.mots`) writes ``checkpoints/mid-epoch.pt``:
+and BARS, :mod:`bnnas.search.bilevel_search`, and MO-TS-BNAS's supernet training, its
+stage-1 epochs and the stage-2 training of each generation, :mod:`bnnas.search.mots`)
+writes ``checkpoints/mid-epoch.pt``:
 the usual checkpoint state (model, optimizer, scheduler, global RNG) after the last whole
 step, plus an :class:`EpochProgress` (steps done and the epoch's running sums). A resume that
-finds it, for the epoch the newest epoch checkpoint ends, continues at the next step: the
+finds it, for the epoch the newest epoch checkpoint ends (its :func:`position`),
+continues at the next step: the
 data loader yields the epoch's batches in the same order with the same augmentation
 (:class:`bnnas.data.BatchLoader`), the skipped ones being drawn and dropped, so the run ends
 with the same weights and metrics as one never stopped. Each step runs inside
@@ -52,6 +54,20 @@ Batch = TypeVar("Batch")
 MID_EPOCH_FILE = "mid-epoch.pt"
 STATE_KEY = "mid_epoch"
 RANKS_KEY = "mid_epoch_ranks"  # data-parallel runs: each rank's progress and RNG state
+OF_KEY = "mid_epoch_of"  # what the stopped steps belong to: "epoch 3", "generation 2"
+
+
+def position(state: dict[str, Any]) -> int | None:
+    """How many units of training a checkpoint state holds done: its ``index`` when it
+    counts more than epochs (MO-TS-BNAS: stage-1 epochs plus generations), else its
+    ``epoch``; None if it has neither. A mid-epoch file continues the epoch checkpoint of
+    the same position."""
+    value = state.get("index", state.get("epoch"))
+    return None if value is None else int(value)
+
+
+def _stopped_in(state: dict[str, Any]) -> str:
+    return str(state.get(OF_KEY) or f"epoch {int(state['epoch']) + 1}")
 
 
 @dataclass
@@ -124,29 +140,32 @@ def stop_together(dist: DistContext) -> None:
 
 @contextmanager
 def keep_on_stop(checkpoint_dir: Path, progress: EpochProgress,
-                 state: Callable[[], dict[str, Any]], dist: DistContext) -> Iterator[None]:
+                 state: Callable[[], dict[str, Any]], dist: DistContext,
+                 of: str | None = None) -> Iterator[None]:
     """Around the steps of an epoch: when a stop signal ends them, add the seconds trained
     to ``progress`` and write the mid-epoch checkpoint of ``state()`` (rank 0 of a
     data-parallel run, when the ranks stopped together, with every rank's progress and RNG
-    state); then let the stop go on."""
+    state); then let the stop go on. ``of`` names what the steps belong to when it is not
+    the epoch after ``state()["epoch"]`` (``"generation 3"``), for the log and stop lines."""
     started = time.time()
     try:
         yield
     except Interrupted as stop:
         progress.seconds += time.time() - started
         if not dist.enabled:
-            save_mid_epoch(checkpoint_dir, state(), progress)
+            save_mid_epoch(checkpoint_dir, state(), progress, of)
         elif stop.together:  # every rank is here, between the same two steps
             with deferred_signals():  # a late first signal waits for the file
                 ranks = dist.all_gather_object({"progress": progress.to_dict(),
                                                 **capture_rng()})
                 if dist.is_main:
-                    save_mid_epoch(checkpoint_dir, {**state(), RANKS_KEY: ranks}, progress)
+                    save_mid_epoch(checkpoint_dir, {**state(), RANKS_KEY: ranks}, progress,
+                                   of)
         raise
 
 
-def save_mid_epoch(checkpoint_dir: Path, state: dict[str, Any], progress: EpochProgress
-                   ) -> Path | None:
+def save_mid_epoch(checkpoint_dir: Path, state: dict[str, Any], progress: EpochProgress,
+                   of: str | None = None) -> Path | None:
     """Write the mid-epoch checkpoint, unless the stop cut a step short or came before the
     epoch's first step ended (None then: the epoch checkpoint is where a resume starts)."""
     if not progress.between_steps:
@@ -154,16 +173,19 @@ def save_mid_epoch(checkpoint_dir: Path, state: dict[str, Any], progress: EpochP
         return None
     if progress.step == 0:
         return None
-    path = save_checkpoint(checkpoint_dir / MID_EPOCH_FILE,
-                           {**state, STATE_KEY: progress.to_dict()})
-    log.info("stopped after step %d of %d of epoch %d; saved %s", progress.step,
-             progress.steps, int(state["epoch"]) + 1, path)
+    state = {**state, STATE_KEY: progress.to_dict()}
+    if of is not None:
+        state[OF_KEY] = of
+    path = save_checkpoint(checkpoint_dir / MID_EPOCH_FILE, state)
+    log.info("stopped after step %d of %d of %s; saved %s", progress.step, progress.steps,
+             _stopped_in(state), path)
     return path
 
 
 def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
                    dist: DistContext) -> dict[str, Any] | None:
-    """The mid-epoch checkpoint of the epoch after ``epoch`` (the epochs done), or None.
+    """The mid-epoch checkpoint that continues the epoch checkpoint at ``epoch`` (its
+    :func:`position`: the epochs done), or None.
 
     One of another epoch is stale (the epoch it was in finished, or the epoch checkpoint it
     continued was lost) and is deleted (by rank 0 only, the one process that writes); one
@@ -176,7 +198,7 @@ def load_mid_epoch(checkpoint_dir: Path, epoch: int, device: torch.device,
     except CheckpointError as error:
         log.warning("ignoring %s: %s", path, error)
         return None
-    if state.get("epoch") != epoch or STATE_KEY not in state:
+    if position(state) != epoch or STATE_KEY not in state:
         if dist.is_main:
             path.unlink(missing_ok=True)
         return None
@@ -223,25 +245,30 @@ def _load_progress(checkpoint_dir: Path, epoch: int, device: torch.device,
             f"checkpoint {str(path)!r} is damaged or not from this run ({error}); delete it "
             "to resume from the last epoch checkpoint"
         ) from None
-    log.info("resumed from %s (epoch %d done, step %d of %d of epoch %d)", path, epoch,
-             progress.step, progress.steps, epoch + 1)
+    log.info("resumed from %s (step %d of %d of %s)", path, progress.step, progress.steps,
+             _stopped_in(state))
     return progress
 
 
 def describe_mid_epoch(checkpoint_dir: Path, epoch: int | None) -> str | None:
     """``mid-epoch.pt (epoch 5 done, step 200 of 469 of epoch 6)`` when the folder holds a
-    mid-epoch checkpoint that continues ``epoch`` (None: no epoch checkpoint yet, i.e. 0),
-    else None: what a resume will continue from, for the line a stopped run prints."""
+    mid-epoch checkpoint that continues the epoch checkpoint at position ``epoch`` (None:
+    no epoch checkpoint yet, i.e. 0), else None: what a resume will continue from, for the
+    line a stopped run prints. A search that counts generations too says so: ``(epoch 10,
+    generation 2 done, step 5 of 20 of generation 3)``."""
     try:
         state = load_checkpoint(checkpoint_dir / MID_EPOCH_FILE, lazy=True)
         progress = EpochProgress.from_dict(state[STATE_KEY])
-    except (CheckpointError, KeyError, TypeError):
+        done = f"epoch {int(state['epoch'])}"
+        if "generation" in state:
+            done += f", generation {int(state['generation'])}"
+        stopped_in = _stopped_in(state)
+    except (CheckpointError, KeyError, TypeError, ValueError):
         return None
-    done = int(state.get("epoch", -1))
-    if done != (epoch or 0):
+    if position(state) != (epoch or 0):
         return None
-    return (f"{MID_EPOCH_FILE} (epoch {done} done, step {progress.step} of {progress.steps} "
-            f"of epoch {done + 1})")
+    return (f"{MID_EPOCH_FILE} ({done} done, step {progress.step} of {progress.steps} "
+            f"of {stopped_in})")
 
 
 def clear_mid_epoch(checkpoint_dir: Path) -> None:

@@ -14,7 +14,7 @@ from bnnas.search.mots import EvolutionarySearch, RandomSearch
 from bnnas.search.mots_config import MOTSConfig
 from bnnas.search.pareto import ParetoFront
 from bnnas.train.checkpoint import load_checkpoint
-from bnnas.train.mid_epoch import MID_EPOCH_FILE
+from bnnas.train.mid_epoch import MID_EPOCH_FILE, describe_mid_epoch
 
 TINY = [
     "data.batch_size=32", "data.augment=false", "space.cells=3", "space.channels=4",
@@ -75,10 +75,10 @@ def test_resume_after_a_crash_gives_the_same_front(tmp_path, tiny_dataset, monke
     crashed, run = _search(tmp_path, tiny_dataset, "crashed")
     original = EvolutionarySearch.generation_step
 
-    def crash_in_second_generation(self):
+    def crash_in_second_generation(self, *args):
         if self.generation == 1:
             raise KeyboardInterrupt
-        return original(self)
+        return original(self, *args)
 
     monkeypatch.setattr(EvolutionarySearch, "generation_step", crash_in_second_generation)
     with pytest.raises(KeyboardInterrupt):
@@ -157,3 +157,83 @@ def test_a_stop_mid_stage1_epoch_resumes_at_the_next_step_to_the_same_front(tmp_
         assert [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(run / name)] \
             == [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(whole_run / name)]
     assert not (run / "checkpoints" / MID_EPOCH_FILE).exists()
+
+
+def _same_search(run, whole_run):
+    assert (run / "pareto.json").read_text() == (whole_run / "pareto.json").read_text()
+    for name in ("history.jsonl", "metrics.jsonl"):
+        assert [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(run / name)] \
+            == [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(whole_run / name)]
+    assert not (run / "checkpoints" / MID_EPOCH_FILE).exists()
+
+
+@pytest.mark.parametrize("cls", [EvolutionarySearch, RandomSearch])
+def test_a_stop_inside_a_generation_resumes_at_the_next_step_to_the_same_front(
+        tmp_path, tiny_dataset, cls):
+    """A stop signal inside generation 2's stage-2 training: mid-epoch.pt after its last
+    whole step, named for the generation, and a resume that trains only the step left and
+    ends with the front and logs of an uninterrupted search."""
+    extra = ["supernet.steps_per_generation=3"]
+    whole, whole_run = _search(tmp_path, tiny_dataset, "whole", *extra, cls=cls)
+    whole.run()
+    stopped, run = _search(tmp_path, tiny_dataset, "stopped", *extra, cls=cls)
+    before_generation_2 = len(stopped.weight_loader) + 3
+    forward, calls = stopped.forward, []
+
+    def signalling(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == before_generation_2 + 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return forward(*args, **kwargs)
+
+    stopped.forward = signalling
+    with pytest.raises(Interrupted), StopSignals():
+        stopped.run()
+    mid = load_checkpoint(run / "checkpoints" / MID_EPOCH_FILE)
+    assert (mid["epoch"], mid["generation"], mid["index"]) == (1, 1, 2)
+    assert mid["mid_epoch"]["step"] == 2 and mid["mid_epoch_of"] == "generation 2"
+    assert describe_mid_epoch(run / "checkpoints", 2) == \
+        f"{MID_EPOCH_FILE} (epoch 1, generation 1 done, step 2 of 3 of generation 2)"
+
+    resumed = cls(stopped.config, run, dataset=tiny_dataset, progress=False)
+    assert resumed.resume() and resumed.generation == 1
+    assert resumed.progress_in_epoch.step == 2
+    steps = []
+    resumed_forward = resumed.forward
+    resumed.forward = lambda *a, **k: steps.append(1) or resumed_forward(*a, **k)
+    resumed.run()
+    assert len(steps) == 1  # only generation 2's last step was trained again
+    _same_search(run, whole_run)
+
+
+def test_a_stop_while_a_generation_scores_keeps_its_training(tmp_path, tiny_dataset,
+                                                              monkeypatch):
+    """A stop after generation 2 has trained and bred (its children are being scored):
+    the mid-epoch file holds the state as training left it (population, generators), so
+    the resume trains nothing and breeds the same children."""
+    whole, whole_run = _search(tmp_path, tiny_dataset, "whole")
+    whole.run()
+    stopped, run = _search(tmp_path, tiny_dataset, "stopped")
+    original, calls = EvolutionarySearch.score, []
+
+    def signalling_score(self, vectors):
+        calls.append(1)
+        if len(calls) == 4:  # generation 2 scores its population, then the children
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, vectors)
+
+    monkeypatch.setattr(EvolutionarySearch, "score", signalling_score)
+    with pytest.raises(Interrupted), StopSignals():
+        stopped.run()
+    monkeypatch.setattr(EvolutionarySearch, "score", original)
+    mid = load_checkpoint(run / "checkpoints" / MID_EPOCH_FILE)
+    assert mid["generation"] == 1 and mid["mid_epoch"]["step"] == 2  # all of its steps
+
+    resumed = EvolutionarySearch(stopped.config, run, dataset=tiny_dataset, progress=False)
+    assert resumed.resume()
+    steps = []
+    resumed_forward = resumed.forward
+    resumed.forward = lambda *a, **k: steps.append(1) or resumed_forward(*a, **k)
+    resumed.run()
+    assert steps == []
+    _same_search(run, whole_run)

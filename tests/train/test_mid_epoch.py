@@ -160,3 +160,11 @@ def test_epoch_progress_round_trips_and_refuses_a_partial_record():
     assert EpochProgress.from_dict(data) == progress
     with pytest.raises(KeyError, match="lacks"):
         EpochProgress.from_dict({"steps": 6})
+
+
+def test_position_counts_generations_when_a_state_has_them():
+    from bnnas.train.mid_epoch import position
+
+    assert position({"epoch": 10, "generation": 3, "index": 13}) == 13
+    assert position({"epoch": 4}) == 4
+    assert position({}) is None
