@@ -154,6 +154,7 @@ def stopped_line(command: str, run_dir: Path, stop: Interrupted) -> str:
     from (the newest that loads) and the exact command that resumes it."""
     from bnnas.train.checkpoint import latest_checkpoint
     from bnnas.train.mid_epoch import describe_mid_epoch, position
+    from bnnas.train.resumable import units_done
 
     found = latest_checkpoint(run_dir / "checkpoints", lazy=True)  # only its epoch is read
     mid = describe_mid_epoch(run_dir / "checkpoints", None if found is None else
@@ -164,10 +165,7 @@ def stopped_line(command: str, run_dir: Path, stop: Interrupted) -> str:
         where = "no checkpoint yet, a resume starts from the beginning"
     else:
         path, state = found
-        done = f"epoch {state.get('epoch')}"
-        if "generation" in state:
-            done += f", generation {state['generation']}"
-        where = f"a resume continues from {path.name} ({done} done)"
+        where = f"a resume continues from {path.name} ({units_done(state)} done)"
     return (f"bnnas: stopped by {stop.name}; {where}; resume with: "
             f"bnnas {command} --resume {shlex.quote(str(run_dir))}")
 

@@ -46,7 +46,7 @@ from bnnas.distributed import DistContext
 from bnnas.errors import CheckpointError
 from bnnas.interrupt import Interrupted, deferred_signals, pending_signal, take_pending_signal
 from bnnas.train.checkpoint import load_checkpoint, save_checkpoint
-from bnnas.train.resumable import capture_rng, restore_rng
+from bnnas.train.resumable import capture_rng, restore_rng, units_done
 
 log = logging.getLogger("bnnas")
 Batch = TypeVar("Batch")
@@ -259,9 +259,7 @@ def describe_mid_epoch(checkpoint_dir: Path, epoch: int | None) -> str | None:
     try:
         state = load_checkpoint(checkpoint_dir / MID_EPOCH_FILE, lazy=True)
         progress = EpochProgress.from_dict(state[STATE_KEY])
-        done = f"epoch {int(state['epoch'])}"
-        if "generation" in state:
-            done += f", generation {int(state['generation'])}"
+        done = units_done(state)
         stopped_in = _stopped_in(state)
     except (CheckpointError, KeyError, TypeError, ValueError):
         return None

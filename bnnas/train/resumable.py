@@ -79,6 +79,15 @@ def load_parts(parts: Mapping[str, HasState], state: Mapping[str, Any], what: st
         ) from None
 
 
+def units_done(state: Mapping[str, Any]) -> str:
+    """What a checkpoint state holds done, for log and stop lines: ``epoch 3``, or for a
+    search that also counts generations ``epoch 10, generation 2``."""
+    text = f"epoch {state.get('epoch')}"
+    if "generation" in state:
+        text += f", generation {state['generation']}"
+    return text
+
+
 def resume_latest(
     checkpoint_dir: Path,
     device: torch.device,
@@ -116,7 +125,7 @@ def resume_latest(
         ) from None
     for metrics in logs:
         metrics.truncate_after("epoch", epoch())
-    log.info("resumed from %s (epoch %d done)", path, epoch())
+    log.info("resumed from %s (%s done)", path, units_done(state))
     return True
 
 
