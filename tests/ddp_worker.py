@@ -138,6 +138,29 @@ def stopped_train(run_dir: Path, signalled: bool, calls: int) -> bool:
     raise AssertionError("the run was not stopped")
 
 
+def stopped_in_evaluation(run_dir: Path, signalled: bool) -> tuple[bool, int]:
+    """A two-epoch run that this rank, if ``signalled``, sends SIGTERM to itself in its
+    first evaluation (after epoch 1's steps); whether the ranks stopped together, and the
+    epochs the trainer had done when they stopped."""
+    trainer = Trainer(train_config(), run_dir, dataset=dataset(), progress=False)
+    if signalled:
+        forward, seen = trainer.model.forward, []
+
+        def signalling(x: torch.Tensor) -> torch.Tensor:
+            if not trainer.model.training and not seen:
+                seen.append(1)
+                os.kill(os.getpid(), signal.SIGTERM)
+            return forward(x)
+
+        trainer.model.forward = signalling  # type: ignore[method-assign]
+    try:
+        with StopSignals():
+            trainer.fit()
+    except Interrupted as stop:
+        return stop.together, trainer.epoch
+    raise AssertionError("the run was not stopped")
+
+
 def alphas(search: UBNASSearch) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1).clone() for p in search.model.arch_parameters()])
 
@@ -186,6 +209,18 @@ def main(out: Path) -> None:
             shutil.copytree(stopped, out / "stopped-copy")
         dist.barrier()
         result["stopped_resumed"] = train(stopped, resume=True)
+        # only rank 1 is signalled, in its first evaluation: both stop once epoch 1 is
+        # checkpointed (before, rank 1 left while rank 0 waited in the evaluation's sum)
+        late = out / "stopped-in-evaluation"
+        if ctx.is_main:
+            late.mkdir()
+        dist.barrier()
+        result["stopped_in_evaluation"] = stopped_in_evaluation(late, ctx.rank == 1)
+        dist.barrier()
+        if ctx.is_main:
+            shutil.copytree(late, out / "stopped-in-evaluation-copy")
+        dist.barrier()
+        result["stopped_in_evaluation_resumed"] = train(late, resume=True)
         with frozen_batch_norm():
             result["alphas_frozen_bn"] = ubnas(out / f"search-rank{ctx.rank}")
         result["alphas_bn"] = ubnas(out / "unused", full_run=False)

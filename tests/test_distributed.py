@@ -124,6 +124,16 @@ def test_ranks_stop_together_when_one_is_signalled_and_resume_inside_the_epoch(d
         assert stopped[1][key] == pytest.approx(whole[1][key], abs=1e-6)
 
 
+def test_a_stop_in_evaluation_waits_for_the_epoch_checkpoint_on_every_rank(ddp_run):
+    out, ranks = ddp_run
+    assert [result["stopped_in_evaluation"] for result in ranks] == [(True, 1), (True, 1)]
+    checkpoints = out / "stopped-in-evaluation-copy" / "checkpoints"
+    assert (checkpoints / "epoch-0001.pt").is_file()
+    assert not (checkpoints / MID_EPOCH_FILE).exists()  # nothing of epoch 2 to keep
+    for result in ranks:
+        assert _max_diff(result["stopped_in_evaluation_resumed"], result["train"]) < 1e-6
+
+
 def test_one_process_does_not_continue_a_two_process_mid_epoch_file(ddp_run, worker,
                                                                      tmp_path, caplog):
     out, _ = ddp_run

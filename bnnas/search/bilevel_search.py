@@ -41,6 +41,7 @@ from bnnas.train.losses import accuracy_count
 from bnnas.train.mid_epoch import (
     EpochProgress,
     clear_mid_epoch,
+    epoch_together,
     keep_on_stop,
     resume_mid_epoch,
     run_steps,
@@ -285,43 +286,50 @@ class BilevelSearch:
                     f"{where}; lower arch.lr, then start again"
                 )
 
+    def _run_epoch(self) -> None:
+        """One search epoch (or the rest of one a resume continues), then its logs and
+        checkpoint; sets ``self.stopped`` when the early-stop rule fires."""
+        config = self.config
+        progress = self.progress_in_epoch or EpochProgress(
+            steps=self.steps_per_epoch(), lr=self.weight_optimizer.param_groups[0]["lr"])
+        self.progress_in_epoch = None
+        tic = time.time() - progress.seconds
+        lr = progress.lr
+        with keep_on_stop(self.checkpoint_dir, progress, self.state_dict, self.dist):
+            stats = self.search_epoch(progress)
+        self.scheduler.step()
+        self.epoch += 1
+        genotype = self.derived()
+        arch_record = self._arch_record(genotype)
+        warn_if_collapsed(genotype, self.epoch, arch_record.get("alphas_normal", [])
+                          + arch_record.get("alphas_reduce", []))
+        record = {"epoch": self.epoch, "lr": lr, **stats,
+                  "epoch_seconds": time.time() - tic}
+        self.stopped = self.stopper.update(
+            self.epoch, genotype.to_json(), genotype.normal.nodes, stats["arch_updated"]
+        )
+        if self.dist.is_main:
+            self.metrics.append(record)
+            self.alphas_log.append(arch_record)
+            save_epoch_checkpoint(self.checkpoint_dir, self.epoch, self.state_dict(),
+                                  config.keep_checkpoints)
+            clear_mid_epoch(self.checkpoint_dir)
+        log.info("search epoch %d/%d  loss %.4f acc %.2f%%  arch loss %s  %s  (%.1fs)",
+                 self.epoch, config.epochs, stats["train_loss"], stats["train_acc"],
+                 "-" if stats["arch_loss"] is None else f"{stats['arch_loss']:.4f}",
+                 self.epoch_log(stats), record["epoch_seconds"])
+        if self.stopped is not None:
+            log.info("early stop at epoch %d by %s: %s; %d of %d epochs saved",
+                     self.stopped.epoch, self.stopped.criterion, self.stopped.detail,
+                     config.epochs - self.stopped.epoch, config.epochs)
+
     def run(self) -> dict[str, Any]:
         """Search until the epoch budget or an early stop; then derive and write results."""
         started = time.time()
         config = self.config
         while self.epoch < config.epochs and self.stopped is None:
-            progress = self.progress_in_epoch or EpochProgress(
-                steps=self.steps_per_epoch(), lr=self.weight_optimizer.param_groups[0]["lr"])
-            self.progress_in_epoch = None
-            tic = time.time() - progress.seconds
-            lr = progress.lr
-            with keep_on_stop(self.checkpoint_dir, progress, self.state_dict, self.dist):
-                stats = self.search_epoch(progress)
-            self.scheduler.step()
-            self.epoch += 1
-            genotype = self.derived()
-            arch_record = self._arch_record(genotype)
-            warn_if_collapsed(genotype, self.epoch, arch_record.get("alphas_normal", [])
-                              + arch_record.get("alphas_reduce", []))
-            record = {"epoch": self.epoch, "lr": lr, **stats,
-                      "epoch_seconds": time.time() - tic}
-            self.stopped = self.stopper.update(
-                self.epoch, genotype.to_json(), genotype.normal.nodes, stats["arch_updated"]
-            )
-            if self.dist.is_main:
-                self.metrics.append(record)
-                self.alphas_log.append(arch_record)
-                save_epoch_checkpoint(self.checkpoint_dir, self.epoch, self.state_dict(),
-                                      config.keep_checkpoints)
-                clear_mid_epoch(self.checkpoint_dir)
-            log.info("search epoch %d/%d  loss %.4f acc %.2f%%  arch loss %s  %s  (%.1fs)",
-                     self.epoch, config.epochs, stats["train_loss"], stats["train_acc"],
-                     "-" if stats["arch_loss"] is None else f"{stats['arch_loss']:.4f}",
-                     self.epoch_log(stats), record["epoch_seconds"])
-            if self.stopped is not None:
-                log.info("early stop at epoch %d by %s: %s; %d of %d epochs saved",
-                         self.stopped.epoch, self.stopped.criterion, self.stopped.detail,
-                         config.epochs - self.stopped.epoch, config.epochs)
+            with epoch_together(self.dist):  # DDP: a late stop waits for the checkpoint
+                self._run_epoch()
         seconds = time.time() - started
         result = self._finish(seconds) if self.dist.is_main else None
         return self.dist.broadcast_object(result)  # type: ignore[return-value]

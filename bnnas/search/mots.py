@@ -78,6 +78,7 @@ from bnnas.train.losses import accuracy_count
 from bnnas.train.mid_epoch import (
     EpochProgress,
     clear_mid_epoch,
+    epoch_together,
     keep_on_stop,
     resume_mid_epoch,
     run_steps,
@@ -485,40 +486,53 @@ class EvolutionarySearch:
             self.metrics.truncate_after("index", self._progress_index())
             self.history.truncate_after("generation", self.generation)
         while self.epoch < supernet.stage1_epochs:
-            progress = self.progress_in_epoch or EpochProgress(steps=len(self.weight_loader))
-            self.progress_in_epoch = None
-            tic = time.time() - progress.seconds
-            with keep_on_stop(self.checkpoint_dir, progress, self.state_dict, self.dist):
-                stats = self.stage1_epoch(progress)
-            self.epoch += 1
-            self._append(self.metrics, {"index": self._progress_index(), "stage": 1,
-                                        "epoch": self.epoch, **stats,
-                                        "seconds": time.time() - tic})
-            log.info("stage 1 epoch %d/%d  loss %.4f acc %.2f%%  (%.1fs)", self.epoch,
-                     supernet.stage1_epochs, stats["train_loss"], stats["train_acc"],
-                     time.time() - tic)
-            self._checkpoint()
+            with epoch_together(self.dist):  # DDP: a late stop waits for the checkpoint
+                self._run_stage1_epoch()
         while self.generation < evolution.generations:
-            progress = self.progress_in_epoch or EpochProgress(steps=self.steps_per_generation)
-            self.progress_in_epoch = None
-            with keep_on_stop(self.checkpoint_dir, progress, self._state_in_generation,
-                              self.dist, of=f"generation {self.generation + 1}"):
-                record = self.generation_step(progress)
-            self.generation += 1
-            self._append(self.metrics, {"index": self._progress_index(), "stage": 2,
-                                        "generation": self.generation,
-                                        "train_loss": record["stage2_train_loss"],
-                                        "train_acc": record["stage2_train_acc"],
-                                        "seconds": record["seconds"]})
-            self._append(self.history, record)
-            log.info("generation %d/%d  hypervolume %.4f  front %d  best error %.2f%%  "
-                     "aux %.2f  (%.1fs)", self.generation, evolution.generations,
-                     record["hypervolume"], record["front_size"], record["best_error"],
-                     record["aux_weight"], record["seconds"])
-            self._checkpoint()
+            with epoch_together(self.dist):
+                self._run_generation()
         result = self._finish(time.time() - started) if self.dist.is_main else None
         self.backend.close()
         return self.dist.broadcast_object(result)  # type: ignore[return-value]
+
+    def _run_stage1_epoch(self) -> None:
+        """One stage-1 epoch (or the rest of one a resume continues), logged and
+        checkpointed."""
+        progress = self.progress_in_epoch or EpochProgress(steps=len(self.weight_loader))
+        self.progress_in_epoch = None
+        tic = time.time() - progress.seconds
+        with keep_on_stop(self.checkpoint_dir, progress, self.state_dict, self.dist):
+            stats = self.stage1_epoch(progress)
+        self.epoch += 1
+        self._append(self.metrics, {"index": self._progress_index(), "stage": 1,
+                                    "epoch": self.epoch, **stats,
+                                    "seconds": time.time() - tic})
+        log.info("stage 1 epoch %d/%d  loss %.4f acc %.2f%%  (%.1fs)", self.epoch,
+                 self.config.supernet.stage1_epochs, stats["train_loss"], stats["train_acc"],
+                 time.time() - tic)
+        self._checkpoint()
+
+    def _run_generation(self) -> None:
+        """One generation (or the rest of one a resume continues), logged and
+        checkpointed."""
+        generations = self.config.evolution.generations
+        progress = self.progress_in_epoch or EpochProgress(steps=self.steps_per_generation)
+        self.progress_in_epoch = None
+        with keep_on_stop(self.checkpoint_dir, progress, self._state_in_generation,
+                          self.dist, of=f"generation {self.generation + 1}"):
+            record = self.generation_step(progress)
+        self.generation += 1
+        self._append(self.metrics, {"index": self._progress_index(), "stage": 2,
+                                    "generation": self.generation,
+                                    "train_loss": record["stage2_train_loss"],
+                                    "train_acc": record["stage2_train_acc"],
+                                    "seconds": record["seconds"]})
+        self._append(self.history, record)
+        log.info("generation %d/%d  hypervolume %.4f  front %d  best error %.2f%%  "
+                 "aux %.2f  (%.1fs)", self.generation, generations,
+                 record["hypervolume"], record["front_size"], record["best_error"],
+                 record["aux_weight"], record["seconds"])
+        self._checkpoint()
 
     def _append(self, log_file: MetricsLog, record: dict[str, Any]) -> None:
         if self.dist.is_main:

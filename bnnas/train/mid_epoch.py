@@ -27,7 +27,9 @@ step is shielded, the first too, and after each one the ranks agree whether to s
 (:meth:`bnnas.distributed.DistContext.largest` of the signal each holds): one signalled
 rank stops them all after the same step. Rank 0 writes the file, with each rank's own
 running sums and RNG state beside the shared model and optimizer state (gathered from the
-ranks), and a resume with the same number of processes gives each rank its own back.
+ranks), and a resume with the same number of processes gives each rank its own back. What
+follows the steps (evaluation, scoring, logs, the epoch checkpoint) is shielded as a whole
+(:func:`epoch_together`): a signal there waits for the checkpoint, then every rank stops.
 """
 
 from __future__ import annotations
@@ -136,6 +138,24 @@ def stop_together(dist: DistContext) -> None:
     if signum:
         take_pending_signal()
         raise Interrupted(signum, together=True)
+
+
+@contextmanager
+def epoch_together(dist: DistContext) -> Iterator[None]:
+    """Around a whole epoch of a data-parallel run, its steps to its checkpoint: a stop
+    signal that lands after the steps (in evaluation, in a search's scoring, while the
+    checkpoint is written) waits for the block to end and then stops every rank together
+    (:func:`stop_together`), so the epoch's work is kept in its checkpoint instead of each
+    rank stopping at its own point (one inside a collective the others left). Inside the
+    steps :func:`run_steps` stops them together as before. A second signal cuts the block
+    short. On one process it does nothing: a stop there writes a mid-epoch file that
+    keeps the steps (:func:`keep_on_stop`)."""
+    if not dist.enabled:
+        yield
+        return
+    with deferred_signals():
+        yield
+        stop_together(dist)
 
 
 @contextmanager

@@ -44,6 +44,7 @@ from bnnas.train.losses import accuracy_count, classification_loss, distillation
 from bnnas.train.mid_epoch import (
     EpochProgress,
     clear_mid_epoch,
+    epoch_together,
     keep_on_stop,
     resume_mid_epoch,
     run_steps,
@@ -286,7 +287,12 @@ class Trainer:
     def run_epoch(self) -> dict[str, float]:
         """Train and test one epoch (or the rest of one a resume continues), log its
         metrics, then checkpoint it; a stop signal on the way leaves a mid-epoch checkpoint
-        (:mod:`bnnas.train.mid_epoch`)."""
+        (:mod:`bnnas.train.mid_epoch`), or under data parallelism, once the steps are
+        done, waits for the epoch checkpoint."""
+        with epoch_together(self.dist):
+            return self._run_epoch()
+
+    def _run_epoch(self) -> dict[str, float]:
         progress = self.progress_in_epoch or EpochProgress(
             steps=len(self.train_loader), lr=self.optimizer.param_groups[0]["lr"])
         self.progress_in_epoch = None
