@@ -126,6 +126,37 @@ def test_aux_weight_follows_the_generations():
     assert np.allclose(weights, [0.8, 0.6, 0.4, 0.2, 0.0])
 
 
+def _same_search(run, whole_run):
+    assert (run / "pareto.json").read_text() == (whole_run / "pareto.json").read_text()
+    for name in ("history.jsonl", "metrics.jsonl"):
+        assert [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(run / name)] \
+            == [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(whole_run / name)]
+    assert not (run / "checkpoints" / MID_EPOCH_FILE).exists()
+
+
+def _stop_at_step(search, call):
+    """Run ``search``, sending SIGTERM during its ``call``-th supernet training step."""
+    forward, calls = search.forward, []
+
+    def signalling(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return forward(*args, **kwargs)
+
+    search.forward = signalling
+    with pytest.raises(Interrupted), StopSignals():
+        search.run()
+
+
+def _run_counting_steps(search):
+    """Run ``search``; the number of supernet training steps it took."""
+    forward, calls = search.forward, []
+    search.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    search.run()
+    return len(calls)
+
+
 def test_a_stop_mid_stage1_epoch_resumes_at_the_next_step_to_the_same_front(tmp_path,
                                                                           tiny_dataset):
     """A stop signal inside a stage-1 epoch: mid-epoch.pt after the last whole step (the
@@ -135,36 +166,13 @@ def test_a_stop_mid_stage1_epoch_resumes_at_the_next_step_to_the_same_front(tmp_
     whole, whole_run = _search(tmp_path, tiny_dataset, "whole", *extra)
     whole.run()
     stopped, run = _search(tmp_path, tiny_dataset, "stopped", *extra)
-    steps = len(stopped.weight_loader)
-    forward, calls = stopped.forward, []
-
-    def signalling(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == steps + 2:  # the second step of stage-1 epoch 2
-            os.kill(os.getpid(), signal.SIGTERM)
-        return forward(*args, **kwargs)
-
-    stopped.forward = signalling
-    with pytest.raises(Interrupted), StopSignals():
-        stopped.run()
+    _stop_at_step(stopped, len(stopped.weight_loader) + 2)  # step 2 of stage-1 epoch 2
     mid = load_checkpoint(run / "checkpoints" / MID_EPOCH_FILE)
     assert mid["epoch"] == 1 and mid["generation"] == 0 and mid["mid_epoch"]["step"] == 2
     resumed = EvolutionarySearch(stopped.config, run, dataset=tiny_dataset, progress=False)
     assert resumed.resume() and resumed.epoch == 1 and resumed.progress_in_epoch.step == 2
     resumed.run()
-    assert (run / "pareto.json").read_text() == (whole_run / "pareto.json").read_text()
-    for name in ("history.jsonl", "metrics.jsonl"):
-        assert [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(run / name)] \
-            == [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(whole_run / name)]
-    assert not (run / "checkpoints" / MID_EPOCH_FILE).exists()
-
-
-def _same_search(run, whole_run):
-    assert (run / "pareto.json").read_text() == (whole_run / "pareto.json").read_text()
-    for name in ("history.jsonl", "metrics.jsonl"):
-        assert [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(run / name)] \
-            == [{k: v for k, v in h.items() if k != "seconds"} for h in _lines(whole_run / name)]
-    assert not (run / "checkpoints" / MID_EPOCH_FILE).exists()
+    _same_search(run, whole_run)
 
 
 @pytest.mark.parametrize("cls", [EvolutionarySearch, RandomSearch])
@@ -177,18 +185,8 @@ def test_a_stop_inside_a_generation_resumes_at_the_next_step_to_the_same_front(
     whole, whole_run = _search(tmp_path, tiny_dataset, "whole", *extra, cls=cls)
     whole.run()
     stopped, run = _search(tmp_path, tiny_dataset, "stopped", *extra, cls=cls)
-    before_generation_2 = len(stopped.weight_loader) + 3
-    forward, calls = stopped.forward, []
-
-    def signalling(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == before_generation_2 + 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return forward(*args, **kwargs)
-
-    stopped.forward = signalling
-    with pytest.raises(Interrupted), StopSignals():
-        stopped.run()
+    before_generation_2 = len(stopped.weight_loader) + 3  # stage 1, then generation 1
+    _stop_at_step(stopped, before_generation_2 + 2)
     mid = load_checkpoint(run / "checkpoints" / MID_EPOCH_FILE)
     assert (mid["epoch"], mid["generation"], mid["index"]) == (1, 1, 2)
     assert mid["mid_epoch"]["step"] == 2 and mid["mid_epoch_of"] == "generation 2"
@@ -198,11 +196,7 @@ def test_a_stop_inside_a_generation_resumes_at_the_next_step_to_the_same_front(
     resumed = cls(stopped.config, run, dataset=tiny_dataset, progress=False)
     assert resumed.resume() and resumed.generation == 1
     assert resumed.progress_in_epoch.step == 2
-    steps = []
-    resumed_forward = resumed.forward
-    resumed.forward = lambda *a, **k: steps.append(1) or resumed_forward(*a, **k)
-    resumed.run()
-    assert len(steps) == 1  # only generation 2's last step was trained again
+    assert _run_counting_steps(resumed) == 1  # only generation 2's last step, trained again
     _same_search(run, whole_run)
 
 
@@ -231,9 +225,5 @@ def test_a_stop_while_a_generation_scores_keeps_its_training(tmp_path, tiny_data
 
     resumed = EvolutionarySearch(stopped.config, run, dataset=tiny_dataset, progress=False)
     assert resumed.resume()
-    steps = []
-    resumed_forward = resumed.forward
-    resumed.forward = lambda *a, **k: steps.append(1) or resumed_forward(*a, **k)
-    resumed.run()
-    assert steps == []
+    assert _run_counting_steps(resumed) == 0
     _same_search(run, whole_run)
