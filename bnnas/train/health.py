@@ -6,7 +6,10 @@ infinite while the loss is still finite (an exploding binary-weight scale, a bad
 and one optimizer step then poisons every weight. A differentiable search can also fail
 quietly: DARTS and its binary variants are known to drift towards parameter-free ops until
 every edge picks the same one (Zela et al., ICLR 2020; Chen and Hsieh, ICML 2020), a
-"result" that trains badly; the log is where a user looks, so it gets a warning.
+"result" that trains badly; the log is where a user looks, so it gets a warning. So does
+an epoch that tests far below its training accuracy: in a binary network that is usually
+BN running statistics lagging the weights' sign flips, not the weights themselves
+(:mod:`bnnas.train.batch_norm`).
 """
 
 from __future__ import annotations
@@ -70,3 +73,23 @@ def warn_if_collapsed(genotype: Genotype, epoch: int,
         )
         return op
     return None
+
+
+def warn_if_statistics_lag(epoch: int, train_acc: float, test_acc: float,
+                           checkpoint: Path) -> bool:
+    """Log a warning if epoch ``epoch`` tested at under half its training accuracy (once
+    training is well above chance); returns whether it warned. Overfitting does not open
+    such a gap within an epoch; stale BN statistics do (docs/RESULTS.md: a searched
+    network's retrain tested at 17.81% against 70.23% training accuracy after its first
+    epoch, and its eval-mode accuracy swung between 58% and 84% from step to step while
+    re-estimated statistics kept it at 82.5-85.3%), so the message says how to score the
+    checkpoint fairly."""
+    if train_acc < 40.0 or test_acc >= 0.5 * train_acc:
+        return False
+    log.warning(
+        "warning: epoch %d tested at %.2f%%, under half its training accuracy %.2f%%; a "
+        "binary network's BN running statistics can lag its weights while the learning rate "
+        "is high (later epochs usually close the gap); `bnnas eval %s --recalibrate-bn 20` "
+        "scores it with statistics re-estimated on its weights", epoch, test_acc, train_acc,
+        checkpoint)
+    return True

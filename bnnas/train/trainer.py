@@ -39,7 +39,7 @@ from bnnas.runs import MetricsLog, write_text_atomic
 from bnnas.train.builder import build_model, init_weights_from, load_trained_model, model_meta
 from bnnas.train.checkpoint import save_checkpoint, save_epoch_checkpoint
 from bnnas.train.config import TrainConfig
-from bnnas.train.health import check_gradients, gradient_norm
+from bnnas.train.health import check_gradients, gradient_norm, warn_if_statistics_lag
 from bnnas.train.losses import accuracy_count, classification_loss, distillation_loss
 from bnnas.train.mid_epoch import (
     EpochProgress,
@@ -315,7 +315,7 @@ class Trainer:
         # cuts the metrics back to the checkpoint's epoch.
         if self.dist.is_main:
             self.metrics.append(record)
-            save_epoch_checkpoint(
+            saved = save_epoch_checkpoint(
                 self.checkpoint_dir, self.epoch, self.state_dict(), self.config.keep_checkpoints
             )
             clear_mid_epoch(self.checkpoint_dir)
@@ -324,6 +324,8 @@ class Trainer:
             self.epoch, self.config.optim.epochs, train["loss"], train["acc"], test["loss"],
             test["acc"], record["epoch_seconds"],
         )
+        if self.dist.is_main:
+            warn_if_statistics_lag(self.epoch, train["acc"], test["acc"], saved)
         return record
 
     def _finish(self, seconds: float) -> dict[str, Any]:

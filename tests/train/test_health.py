@@ -1,6 +1,7 @@
 """Numerical health: NaN/inf gradients and architecture parameters stop a run with a message
 naming where it happened and the last good checkpoint; a collapsed search warns in the log."""
 
+import json
 import logging
 
 import pytest
@@ -13,7 +14,8 @@ from bnnas.search.ubnas import UBNASSearch
 from bnnas.space.genotype import CellGenotype, Genotype
 from bnnas.space.layout import Layout
 from bnnas.train import TrainConfig, Trainer
-from bnnas.train.health import collapsed_op, gradient_norm
+from bnnas.train import trainer as trainer_module
+from bnnas.train.health import collapsed_op, gradient_norm, warn_if_statistics_lag
 
 SEARCH = ["data.batch_size=32", "space.cells=3", "space.channels=8", "space.steps=2",
           "space.partial_k_normal=2", "space.partial_k_reduce=2", "arch.warmup_epochs=0",
@@ -124,3 +126,37 @@ def test_a_healthy_search_does_not_warn(tmp_path, tiny_dataset):
         logging.getLogger("bnnas").removeHandler(handler)
     assert collapsed_op(search.derived()) is None
     assert not [r for r in records if r.levelno == logging.WARNING]
+
+
+@pytest.mark.parametrize(("train_acc", "test_acc", "warns"), [
+    (70.23, 17.81, True),  # the BARS seed-1 retrain's first epoch (docs/RESULTS.md)
+    (70.0, 35.0, False),  # half exactly: no
+    (90.0, 88.0, False),
+    (30.0, 5.0, False),  # training near chance: the gap means nothing yet
+])
+def test_a_test_score_far_below_training_warns_about_bn_statistics(caplog, tmp_path,
+                                                                   train_acc, test_acc, warns):
+    checkpoint = tmp_path / "epoch-0001.pt"
+    with caplog.at_level(logging.WARNING, logger="bnnas"):
+        assert warn_if_statistics_lag(1, train_acc, test_acc, checkpoint) is warns
+    if warns:
+        assert f"bnnas eval {checkpoint} --recalibrate-bn 20" in caplog.text
+        assert "17.81%" in caplog.text and "70.23%" in caplog.text
+    else:
+        assert not caplog.records
+
+
+def test_the_trainer_checks_every_epoch_with_its_checkpoint(tmp_path, tiny_dataset,
+                                                             monkeypatch):
+    seen = []
+    monkeypatch.setattr(trainer_module, "warn_if_statistics_lag",
+                        lambda *args: seen.append(args) or False)
+    config = load_config(TrainConfig, overrides=["data.batch_size=32", "data.augment=false",
+                                                 "optim.epochs=2", "keep_checkpoints=2"])
+    Trainer(config, tmp_path, dataset=tiny_dataset, progress=False).fit()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text()
+               .splitlines()]
+    assert [(e, tr, te, p.name) for e, tr, te, p in seen] == \
+        [(r["epoch"], r["train_acc"], r["test_acc"], f"epoch-{r['epoch']:04d}.pt")
+         for r in records]
+    assert all(p.is_file() for *_, p in seen)
