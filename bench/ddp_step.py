@@ -1,5 +1,6 @@
 """Benchmark: data-parallel (DDP, gloo) training-step time against one process, same global
-batch, on a CPU.
+batch, on a CPU; and the cost of the ranks' per-step stop agreement (one int64 all-reduce,
+:func:`bnnas.train.mid_epoch.stop_together`) beside it.
 
 Run by hand; results go to docs/RESULTS.md. Each variant runs in fresh processes started with
 torchrun's environment variables, so the two-process variant goes through the same
@@ -49,7 +50,14 @@ def measure(model_name: str, batch: int, size: int, steps: int) -> dict:
             if i >= 3:  # warm-up steps are not timed
                 times.append(time.perf_counter() - tic)
         step = statistics.median(times)
-        return {"rank": ctx.rank, "step_ms": 1000 * step, "images_per_s": batch / step}
+        agreement = []
+        for _ in range(200):  # what run_steps adds after every data-parallel step
+            ctx.barrier()
+            tic = time.perf_counter()
+            ctx.largest(0)
+            agreement.append(time.perf_counter() - tic)
+        return {"rank": ctx.rank, "step_ms": 1000 * step, "images_per_s": batch / step,
+                "agree_ms": 1000 * statistics.median(agreement)}
 
 
 def run_variant(processes: int, threads: int, argv: list[str]) -> dict:
@@ -91,12 +99,13 @@ def main() -> None:
     print(f"machine: {cores}-core {platform.machine()}, torch "
           f"{__import__('torch').__version__}; global batch {args.batch}, "
           f"{args.model} on 1x{args.size}x{args.size}")
-    print("| processes x threads | per-rank batch | step (ms) | images/s |")
-    print("|---|---|---|---|")
+    print("| processes x threads | per-rank batch | step (ms) | images/s | stop agreement (ms) |")
+    print("|---|---|---|---|---|")
     for processes, threads in variants:
         row = run_variant(processes, threads, argv)
+        agree = f"{row['agree_ms']:.3f}" if processes > 1 else "–"
         print(f"| {processes} x {threads} | {args.batch // processes} | {row['step_ms']:.1f} | "
-              f"{row['images_per_s']:.0f} |", flush=True)
+              f"{row['images_per_s']:.0f} | {agree} |", flush=True)
     print(f"command: {sys.executable} bench/ddp_step.py {' '.join(argv)}")
 
 
