@@ -32,7 +32,7 @@ def drift(checkpoint: str, steps: int, every: int, images: int, calibrate: int) 
     from bnnas.data import BatchLoader, default_eval_transform, default_train_transform
     from bnnas.data.datasets import load_dataset
     from bnnas.train import evaluate, load_trained_model
-    from bnnas.train.batch_norm import recalibrate_batch_norm
+    from bnnas.train.batch_norm import recalibrate_on_training_images
     from bnnas.train.config import DataConfig, OptimConfig
     from bnnas.train.optim import build_optimizer, build_scheduler
 
@@ -46,11 +46,8 @@ def drift(checkpoint: str, steps: int, every: int, images: int, calibrate: int) 
                         transform=default_train_transform(dataset, data.augment),
                         drop_last=True)
     train.set_epoch(int(state["epoch"]))  # the batches the run trains next
-    test = list(islice(BatchLoader(dataset.test, min(images, 500), shuffle=False,
-                                   transform=default_eval_transform(dataset)),
-                       -(-images // min(images, 500))))
-    calibration = BatchLoader(dataset.train, data.batch_size, shuffle=True, seed=0,
-                              transform=default_eval_transform(dataset))
+    test = [next(iter(BatchLoader(dataset.test, images, shuffle=False,
+                                  transform=default_eval_transform(dataset))))]
     optimizer = build_optimizer(model, optim)
     scheduler = build_scheduler(optimizer, optim, len(train))
     optimizer.load_state_dict(state["optimizer"])
@@ -68,7 +65,7 @@ def drift(checkpoint: str, steps: int, every: int, images: int, calibrate: int) 
             continue
         running = evaluate(model, test, device)["acc"]
         twin = copy.deepcopy(model)  # the next steps go on from the running statistics
-        recalibrate_batch_norm(twin, (b for b, _ in islice(calibration, calibrate)))
+        recalibrate_on_training_images(twin, dataset, data.batch_size, calibrate)
         rows.append({"step": step, "running_acc": running,
                      "recalibrated_acc": evaluate(twin, test, device)["acc"]})
         model.train()

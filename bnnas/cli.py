@@ -297,8 +297,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     out: dict[str, Any] = {"checkpoint": str(checkpoint), "data": name, "split": args.split}
     if args.recalibrate_bn is not None:
-        out["recalibrated_on"] = _recalibrate(model, dataset, data.batch_size,
-                                              args.recalibrate_bn, device)
+        from bnnas.train.batch_norm import recalibrate_on_training_images
+
+        out["recalibrated_on"] = recalibrate_on_training_images(
+            model, dataset, data.batch_size, args.recalibrate_bn, device)
     result = evaluate(model, loader, device)
     out.update(result)
     if args.json:
@@ -309,20 +311,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         line += f"  (BN statistics re-estimated on {out['recalibrated_on']} training images)"
     print(line)
     return 0
-
-
-def _recalibrate(model: Any, dataset: Any, batch_size: int, batches: int, device: Any) -> int:
-    """Re-estimate ``model``'s BN statistics on ``batches`` batches of training images
-    (bnnas.train.batch_norm), drawn in a fixed order and without augmentation, so that
-    they describe images like the ones scored and the result is the same every call."""
-    from itertools import islice
-
-    from bnnas.data import BatchLoader, default_eval_transform
-    from bnnas.train.batch_norm import recalibrate_batch_norm
-
-    loader = BatchLoader(dataset.train, batch_size, shuffle=True, seed=0,
-                         transform=default_eval_transform(dataset), device=device)
-    return recalibrate_batch_norm(model, (x for x, _ in islice(loader, batches)))
 
 
 # ----------------------------------------------------------------------------- export

@@ -94,10 +94,6 @@ from bnnas.train.resumable import (
 
 log = logging.getLogger("bnnas")
 
-# state_dict parts that scoring and breeding leave as training left them (a BN statistic
-# that scoring recalibrates is put back, even when a stop cuts it short)
-_SHARED_WITH_SCORING = frozenset({"config", "model", "optimizer", "scheduler"})
-
 HV_SIZE_MARGIN = 1.1
 """The hypervolume reference point is (100% error, 1.1 x the largest size in the space)."""
 
@@ -382,8 +378,7 @@ class EvolutionarySearch:
         if not self.population:
             self.population = self.initial_population()
         training = self.stage2_training(progress)
-        self._trained = {k: copy.deepcopy(v) for k, v in self.state_dict().items()
-                         if k not in _SHARED_WITH_SCORING}
+        self._trained = copy.deepcopy(self._evolution_state())
         self.objectives = self.score(self.population)
         children = self.offspring()
         candidates = [*self.population, *children]
@@ -423,15 +418,24 @@ class EvolutionarySearch:
         return {
             "kind": f"{self.method}-search",
             "config": to_dict(self.config),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            **self._evolution_state(),
+        }
+
+    def _evolution_state(self) -> dict[str, Any]:
+        """The part of the state that scoring and breeding move (counters, population,
+        scores, generators); they leave the weights and the optimizer as training left
+        them (a BN statistic that scoring recalibrates is put back, even when a stop cuts
+        it short)."""
+        return {
             "epoch": self.epoch,
             "generation": self.generation,
             "index": self._progress_index(),  # what the checkpoint files are numbered by
             "population": [list(v) for v in self.population],
             "objectives": self.objectives.tolist(),
             "evaluated": self.evaluated,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
             "numpy_rng": self.rng.bit_generator.state,
             **capture_rng(),
         }
@@ -465,9 +469,8 @@ class EvolutionarySearch:
 
     def _state_in_generation(self) -> dict[str, Any]:
         """The state a stop inside a generation keeps: once its stage-2 training is done,
-        the population, scores and generators as they were then (scoring and breeding move
-        them; it leaves the weights and the optimizer as they were), so that a resume
-        skips the training and scores and breeds again as the generation did."""
+        the :meth:`_evolution_state` as it was then, so that a resume skips the training
+        and scores and breeds again as the generation did."""
         return {**self.state_dict(), **(self._trained or {})}
 
     def _checkpoint(self) -> None:

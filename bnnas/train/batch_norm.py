@@ -18,13 +18,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import islice
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from bnnas.errors import ConfigError
 
-__all__ = ["batch_norms", "fresh_batch_norm_statistics", "recalibrate_batch_norm"]
+if TYPE_CHECKING:
+    from bnnas.data.datasets import Dataset
+
+__all__ = ["batch_norms", "fresh_batch_norm_statistics", "recalibrate_batch_norm",
+           "recalibrate_on_training_images"]
 
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -81,3 +87,16 @@ def recalibrate_batch_norm(model: nn.Module, images: Iterable[Tensor]) -> int:
             getattr(bn, name).copy_(value)
         bn.momentum = momentum
     return seen
+
+
+def recalibrate_on_training_images(model: nn.Module, dataset: Dataset, batch_size: int,
+                                   batches: int, device: torch.device | str = "cpu") -> int:
+    """:func:`recalibrate_batch_norm` on ``batches`` batches of ``dataset``'s training
+    images, drawn in a fixed order and without augmentation, so that the statistics
+    describe images like the test images and the result is the same every call. Returns
+    the images seen."""
+    from bnnas.data import BatchLoader, default_eval_transform
+
+    loader = BatchLoader(dataset.train, batch_size, shuffle=True, seed=0,
+                         transform=default_eval_transform(dataset), device=device)
+    return recalibrate_batch_norm(model, (x for x, _ in islice(loader, batches)))
