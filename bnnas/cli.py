@@ -17,7 +17,7 @@ from typing import Any
 
 from bnnas import __version__
 from bnnas.config import dump_yaml, from_dict, load_config, parse_model_args, read_yaml
-from bnnas.errors import BnnasError, ConfigError
+from bnnas.errors import BnnasError, ConfigError, ReportError
 from bnnas.interrupt import Interrupted, StopSignals, deferred_signals
 
 log = logging.getLogger("bnnas")
@@ -426,9 +426,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- report
 def cmd_report(args: argparse.Namespace) -> int:
     from bnnas.report import collect_report, write_report
+    from bnnas.report.goals import Goal
     from bnnas.runs import default_run_dir
 
-    report = collect_report(args.run_dirs, title=args.title, literature=args.literature)
+    if args.goal_ops_of is not None and args.goal_acc is None:
+        raise ReportError("--goal-ops-of needs --goal-acc; give both, e.g. --goal-acc 94 "
+                          "--goal-ops-of birealnet18/10")
+    goal = Goal.parse(args.goal_acc, args.goal_ops_of) if args.goal_acc is not None else None
+    report = collect_report(args.run_dirs, title=args.title, literature=args.literature,
+                            goal=goal)
     for warning in report.warnings:
         print(f"bnnas: warning: {warning}", file=sys.stderr)
     out = Path(args.out) if args.out else default_run_dir("report")
@@ -609,6 +615,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="bnnas report", help="title of the report")
     p.add_argument("--literature", metavar="FILE",
                    help="YAML/JSON list of published results to show beside the measured ones")
+    p.add_argument("--goal-acc", type=float, metavar="PCT",
+                   help="an accuracy goal: the report says how far each search method's best "
+                   "network is from it")
+    p.add_argument("--goal-ops-of", metavar="NAME[/N]",
+                   help="the goal's OPs bound: the measured network NAME's OPs, divided by N "
+                   "(e.g. birealnet18/10)")
     p.set_defaults(func=cmd_report)
     return parser
 

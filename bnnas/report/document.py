@@ -21,6 +21,7 @@ from bnnas.report.aggregate import Summary, aggregate
 from bnnas.report.controls import ControlComparison, control_comparisons
 from bnnas.report.earlier import load_earlier_report, same_path
 from bnnas.report.folders import find_run_folders
+from bnnas.report.goals import Goal, GoalCheck, check_goal
 from bnnas.report.literature import load_literature
 from bnnas.report.methods import MethodSeeds, method_seeds
 from bnnas.report.progress import train_progress
@@ -40,6 +41,7 @@ class Report:
     carried: dict[str, int] = field(default_factory=dict)  # earlier rows.json -> rows taken
     controls: list[ControlComparison] = field(default_factory=list)
     methods: list[MethodSeeds] = field(default_factory=list)
+    goal: GoalCheck | None = None
 
     def intro(self) -> str:
         nets = sum(1 for s in self.summaries if not s.published)
@@ -76,6 +78,7 @@ class Report:
             "searches": [s.to_dict() for s in self.searches],
             "controls": [c.to_dict() for c in self.controls],
             "methods": [m.to_dict() for m in self.methods],
+            "goal": self.goal.to_dict() if self.goal else None,
             "warnings": self.warnings,
         }
 
@@ -85,8 +88,10 @@ def collect_report(
     *,
     title: str = DEFAULT_TITLE,
     literature: str | Path | None = None,
+    goal: Goal | None = None,
 ) -> Report:
-    """Read and measure the runs in ``paths`` (see :mod:`bnnas.report.folders`).
+    """Read and measure the runs in ``paths`` (see :mod:`bnnas.report.folders`); with a
+    ``goal``, say how far each search method's networks are from it.
 
     Searches come from the folders given and from the genotype paths of the train runs.
     Raises :class:`ReportError` for bad folders, corrupt files, or nothing finished.
@@ -113,6 +118,7 @@ def collect_report(
     report.summaries = aggregate(report.rows) + published
     report.controls = control_comparisons(report.summaries)
     report.methods = method_seeds(report.summaries)
+    report.goal = check_goal(goal, report.summaries) if goal is not None else None
     return report
 
 

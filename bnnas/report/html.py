@@ -7,7 +7,7 @@ import base64
 from collections.abc import Mapping
 from html import escape
 
-from bnnas.report import controls, methods
+from bnnas.report import controls, goals, methods
 from bnnas.report.document import Report
 from bnnas.report.table import CODE_COLUMN, HEADERS, format_duration, table
 
@@ -60,6 +60,11 @@ def render_html(report: Report, plots: Mapping[str, tuple[str, bytes]]) -> str:
         parts += [f"<h2>{escape(methods.TITLE)}</h2>",
                   _table(methods.HEADERS, [m.cells() for m in report.methods], ""),
                   f"<p>{escape(methods.NOTE)}</p>"]
+    if report.goal:
+        parts += [f"<h2>{escape(goals.TITLE)}</h2>",
+                  _table(goals.HEADERS,
+                         [r.cells(report.goal.bound) for r in report.goal.rows], ""),
+                  f"<p>{escape(report.goal.note())}</p>"]
     if report.searches:
         rows = [[s.label, s.method, str(s.path), s.status,
                  format_duration(s.search_seconds), s.command()] for s in report.searches]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bnnas.report import controls, methods
+from bnnas.report import controls, goals, methods
 from bnnas.report.document import Report
 from bnnas.report.table import CODE_COLUMN, HEADERS, MISSING, format_duration, table
 
@@ -41,6 +41,10 @@ def render_markdown(report: Report, plot_files: Mapping[str, str]) -> str:
         parts += [f"## {methods.TITLE}", "",
                   _table(methods.HEADERS, [m.cells() for m in report.methods], None), "",
                   f"- {methods.NOTE}", ""]
+    if report.goal:
+        parts += [f"## {goals.TITLE}", "",
+                  _table(goals.HEADERS, [r.cells(report.goal.bound) for r in report.goal.rows],
+                         None), "", f"- {report.goal.note()}", ""]
     if report.searches:
         rows = [[s.label, s.method, str(s.path), s.status,
                  format_duration(s.search_seconds), s.command()] for s in report.searches]

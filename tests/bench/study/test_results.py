@@ -15,6 +15,11 @@ def test_an_empty_root_keeps_the_earlier_reports_rows(tmp_path):
     rows = json.loads((results / "compare.json").read_text())
     assert [(r["name"], r["test_acc"]) for r in rows] == [("bresnet_small-seed0", 88.5)]
     assert "1 run(s) carried" in (results / "report.md").read_text()
+    goal = json.loads((results / "rows.json").read_text())["goal"]
+    # the study's aim, 94% at a tenth of birealnet18's OPs; no birealnet18 row yet
+    assert (goal["accuracy"], goal["reference"], goal["divisor"]) == (94.0, "birealnet18", 10)
+    assert goal["ops_bound"] is None
+    assert goal["rows"][-1]["shortfall"] == 94.0 - 88.5
 
 
 def test_compare_json_holds_the_published_rows_of_the_table_marked_as_such(tmp_path, capsys):
