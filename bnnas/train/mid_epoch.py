@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -116,7 +116,7 @@ def run_steps(batches: Iterable[Batch], progress: EpochProgress,
     parallel = dist is not None and dist.enabled
     first = progress.step
     with deferred_signals() if parallel else nullcontext():
-        for step, batch in enumerate(batches):
+        for step, batch in enumerate(() if _all_steps_done(batches, first) else batches):
             if step < first:
                 continue
             with nullcontext() if parallel or step == first else deferred_signals():
@@ -129,6 +129,15 @@ def run_steps(batches: Iterable[Batch], progress: EpochProgress,
             yield step
         if parallel:  # a signal after the last step's agreement: still all together
             stop_together(dist)  # type: ignore[arg-type]
+
+
+def _all_steps_done(batches: Iterable[Any], done: int) -> bool:
+    """Whether a stop after the epoch's last step (possible under data parallelism, where
+    the ranks agree once more after it) left no step to run: then the epoch's batches are
+    not drawn at all, rather than drawn and dropped. A loader's batches come from its own
+    per-epoch generators (:class:`bnnas.data.BatchLoader`), so skipping them changes no
+    later draw."""
+    return done > 0 and isinstance(batches, Sized) and done >= len(batches)
 
 
 def stop_together(dist: DistContext) -> None:

@@ -168,3 +168,32 @@ def test_position_counts_generations_when_a_state_has_them():
     assert position({"epoch": 10, "generation": 3, "index": 13}) == 13
     assert position({"epoch": 4}) == 4
     assert position({}) is None
+
+
+class _Batches:
+    """Three batches, counting how many were drawn."""
+
+    def __init__(self):
+        self.drawn = 0
+
+    def __len__(self):
+        return 3
+
+    def __iter__(self):
+        for index in range(3):
+            self.drawn += 1
+            yield index
+
+
+def test_a_resume_with_every_step_done_draws_no_batch():
+    from bnnas.train.mid_epoch import run_steps
+
+    trained = []
+    batches = _Batches()
+    assert list(run_steps(batches, EpochProgress(steps=3, step=3),
+                          lambda step, batch: trained.append(step))) == []
+    assert (batches.drawn, trained) == (0, [])
+    # one step left: the two done are drawn and dropped, keeping the third batch the same
+    progress = EpochProgress(steps=3, step=2)
+    assert list(run_steps(batches, progress, lambda step, batch: trained.append(batch))) == [2]
+    assert (batches.drawn, trained, progress.step) == (3, [2], 3)
