@@ -28,7 +28,7 @@ PLOT_CAPTIONS = {
 def render_plots(report: Report) -> dict[str, tuple[str, bytes]]:
     """File name -> (caption, PNG bytes) of the plots that have something to show."""
     images = {
-        "accuracy-vs-ops.png": plots.accuracy_vs_ops(report.summaries),
+        "accuracy-vs-ops.png": plots.accuracy_vs_ops(report.summaries, report.goal),
         "pareto-fronts.png": plots.fronts(report.searches, report.summaries),
         "search-curves.png": plots.search_curves(report.searches),
     }

@@ -4,7 +4,8 @@ HTML page can embed them.
 Drawn on bare :class:`matplotlib.figure.Figure` objects (the Agg canvas), not through pyplot:
 no display is needed and no global figure state is left behind between reports.
 
-- accuracy against OPs of every measured network (log-x; the Pareto-optimal ones joined);
+- accuracy against OPs of every measured network (log-x; the Pareto-optimal ones joined;
+  with an accuracy goal, the region where it is met shaded);
 - the final fronts of the multi-objective searches (supernet accuracy against OPs), with the
   measured networks overlaid; the front's accuracy is the fast evaluation of the search, the
   overlaid one a test accuracy after training, so the two are drawn differently;
@@ -24,11 +25,14 @@ from typing import NamedTuple
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 
+from bnnas.metrics import format_count
 from bnnas.report.aggregate import Summary, pareto_optimal
+from bnnas.report.goals import GoalCheck
 from bnnas.report.rows import control_space
 from bnnas.report.searches import MULTI_OBJECTIVE, SearchRun
 
@@ -50,6 +54,7 @@ NEAR_OFFSETS = 4  # the first offsets, right beside the point; a label further o
 POINT_PIXELS = 4  # half the side of the square a marker keeps free of labels
 LEADER_LINE = {"arrowstyle": "-", "color": "0.55", "linewidth": 0.6, "shrinkA": 1,
                "shrinkB": POINT_PIXELS}
+GOAL_COLOUR = "tab:purple"
 HEADROOM = 0.08  # of the y range, kept free above the highest point for its label
 DPI = 110
 
@@ -152,14 +157,36 @@ def _draw_measured(ax: Axes, measured: Sequence[Summary], *, legend: bool = True
     return labels
 
 
-def accuracy_vs_ops(summaries: Sequence[Summary]) -> bytes | None:
+def accuracy_vs_ops(summaries: Sequence[Summary], goal: GoalCheck | None = None
+                    ) -> bytes | None:
     """Test accuracy against OPs (log scale), the Pareto-optimal networks joined by a line;
-    published rows as hollow squares (or dotted lines when they give no OPs)."""
-    figure = accuracy_figure(summaries)
+    published rows as hollow squares (or dotted lines when they give no OPs); the region
+    where ``goal`` is met shaded."""
+    figure = accuracy_figure(summaries, goal)
     return None if figure is None else _png(figure)
 
 
-def accuracy_figure(summaries: Sequence[Summary]) -> Figure | None:
+def _draw_goal(ax: Axes, goal: GoalCheck) -> None:
+    """Shade where the goal is met (accuracy at least the goal's, OPs within its bound),
+    raising the top of the axes to show it when every point lies below."""
+    accuracy = goal.goal.accuracy
+    bottom, top = ax.get_ylim()
+    top = max(top, accuracy + HEADROOM * (top - bottom))
+    left, right = ax.get_xlim()
+    edge = right if goal.bound is None else min(goal.bound, right)
+    label = f"goal: test acc ≥ {accuracy:g}%"
+    if goal.bound is not None:
+        label += f", OPs ≤ {format_count(goal.bound)}"
+    # up to 100%: the axes clip it wherever the labels' headroom puts their top
+    ax.add_patch(Rectangle((left, accuracy), edge - left, 100 - accuracy, facecolor=GOAL_COLOUR,
+                           alpha=0.12, edgecolor=GOAL_COLOUR, linestyle="--", label=label,
+                           zorder=0))
+    ax.set_xlim(left, right)
+    ax.set_ylim(bottom, top)
+
+
+def accuracy_figure(summaries: Sequence[Summary], goal: GoalCheck | None = None
+                    ) -> Figure | None:
     """The figure of :func:`accuracy_vs_ops` (None when no network has been measured)."""
     measured = _measured(summaries)
     if not measured:
@@ -183,6 +210,9 @@ def accuracy_figure(summaries: Sequence[Summary]) -> Figure | None:
             ax.annotate(f"{s.name} (published)", (0.01, s.value("test_acc")),
                         xycoords=("axes fraction", "data"), fontsize=7, color="dimgray",
                         va="bottom")
+    if goal is not None:
+        ax.set_xscale("log")  # the region's corners are read from the final, log axes
+        _draw_goal(ax, goal)
     _finish_ops_axes(ax, "test accuracy (%)", "Test accuracy against OPs")
     place_labels(ax, labels, points)  # type: ignore[arg-type]
     return fig

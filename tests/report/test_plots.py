@@ -115,3 +115,28 @@ def test_fronts_of_two_seeds_differ_in_line_and_marker():
 def test_no_figure_without_measured_networks_or_fronts():
     assert accuracy_figure([]) is None
     assert fronts_figure([search("ubnas", 0, [])], []) is None
+
+
+def test_the_goal_region_is_shaded_up_to_its_bound_and_shown_above_every_point():
+    from matplotlib.patches import Rectangle
+
+    from bnnas.report.goals import Goal, check_goal
+
+    rows = [summary("mots (best)", "mots", 7.8e5, 90.55),
+            summary("birealnet18", "hand-made", 1.28e7, 93.36)]
+    goal = check_goal(Goal(94.0, "birealnet18", 10.0), rows)
+    fig = accuracy_figure(rows, goal)
+    ax = fig.axes[0]
+    regions = [p for p in ax.patches if isinstance(p, Rectangle)
+               and p.get_label().startswith("goal")]
+    assert len(regions) == 1
+    region = regions[0]
+    assert region.get_label() == "goal: test acc ≥ 94%, OPs ≤ 1.28 M"
+    assert region.get_x() + region.get_width() == goal.bound
+    assert region.get_y() == 94.0
+    bottom, top = ax.get_ylim()
+    assert top > 94.0 and region.get_y() + region.get_height() >= top
+    assert ax.get_xlim()[0] == region.get_x()
+    assert "goal: test acc ≥ 94%, OPs ≤ 1.28 M" in [t.get_text()
+                                                    for t in ax.get_legend().get_texts()]
+    assert not any(p.get_label().startswith("goal") for p in accuracy_figure(rows).axes[0].patches)
