@@ -63,10 +63,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
         if member is not None:  # say which member a word like "best" resolved to
             name.update(pick=args.pick, member=member)
     else:
+        from bnnas.train.builder import model_kwargs
+        from bnnas.train.config import ModelConfig
+
+        # the network `bnnas train` builds at this input size (small stem on small images)
+        built = model_kwargs(ModelConfig(name=args.model, args=kwargs), input_size)
         model = create_model(
-            args.model, num_classes=num_classes, in_channels=input_size[0], **kwargs
+            args.model, num_classes=num_classes, in_channels=input_size[0], **built
         )
         name = {"model": args.model}
+        if built.get("stem") != kwargs.get("stem"):
+            name["stem"] = built["stem"]
+            if not args.json:
+                print(f"{args.model}: stem={built['stem']}, as `bnnas train` builds it for "
+                      f"{args.input} inputs (--arg stem=imagenet for the ImageNet stem)")
     result = profile(model, input_size)
     if args.json:
         print(json.dumps({**name, **result.to_dict()}, indent=2))

@@ -45,6 +45,27 @@ def test_summary_json_totals_and_layers(capsys):
     assert len(data["layers"]) > 5 and "name" in data["layers"][0]
 
 
+def test_summary_profiles_the_network_train_builds_at_that_input_size(capsys, tmp_path):
+    from bnnas.metrics import profile
+    from bnnas.train import load_trained_model
+
+    run = tmp_path / "run"
+    assert run_cli(capsys, "train", "--model", "reactnet_a", "--out", run, "--set",
+                   "data.limit=250", "--set", "data.eval_batch_size=250", *FAST_TRAIN)[0] == 0
+    model, state = load_trained_model(run / "final.pt")
+    trained = profile(model, tuple(state["meta"]["input_shape"])).totals["ops"]
+    code, out, _ = run_cli(capsys, "summary", "reactnet_a", "--input", "1x28x28", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["stem"] == "small"
+    assert data["totals"]["ops"] == trained
+    code, out, _ = run_cli(capsys, "summary", "reactnet_a", "--input", "1x28x28",
+                           "--arg", "stem=imagenet", "--json")
+    data = json.loads(out)
+    assert "stem" not in data and data["totals"]["ops"] < trained / 3  # 7x7 after the stem
+    code, out, _ = run_cli(capsys, "summary", "reactnet_a", "--input", "1x28x28")
+    assert code == 0 and out.startswith("reactnet_a: stem=small, as `bnnas train` builds it")
+
+
 def test_summary_table_and_list(capsys):
     code, out, _ = run_cli(capsys, "summary", "birealnet18", "--input", "3x224x224")
     assert code == 0 and "BOPs" in out and "1.68 G" in out
