@@ -36,7 +36,13 @@ from bnnas.search.bilevel import ArchitectStep
 from bnnas.search.early_stop import EarlyStopper, StopDecision
 from bnnas.space.genotype import Genotype
 from bnnas.train.checkpoint import save_epoch_checkpoint
-from bnnas.train.health import check_gradients, gradient_norm, warn_if_collapsed
+from bnnas.train.health import (
+    check_gradients,
+    decisive,
+    gradient_norm,
+    warn_if_collapsed,
+    warn_if_undecided,
+)
 from bnnas.train.losses import accuracy_count
 from bnnas.train.mid_epoch import (
     EpochProgress,
@@ -301,13 +307,17 @@ class BilevelSearch:
         self.epoch += 1
         genotype = self.derived()
         arch_record = self._arch_record(genotype)
-        warn_if_collapsed(genotype, self.epoch, arch_record.get("alphas_normal", [])
-                          + arch_record.get("alphas_reduce", []))
+        distributions = (arch_record.get("alphas_normal", [])
+                         + arch_record.get("alphas_reduce", []))
+        warn_if_collapsed(genotype, self.epoch, distributions)
         record = {"epoch": self.epoch, "lr": lr, **stats,
                   "epoch_seconds": time.time() - tic}
         self.stopped = self.stopper.update(
-            self.epoch, genotype.to_json(), genotype.normal.nodes, stats["arch_updated"]
+            self.epoch, genotype.to_json(), genotype.normal.nodes, stats["arch_updated"],
+            decisive(distributions),
         )
+        if self.stopped is not None and self.stopped.criterion == "stable_epochs":
+            warn_if_undecided(self.epoch, distributions)
         if self.dist.is_main:
             self.metrics.append(record)
             self.alphas_log.append(arch_record)

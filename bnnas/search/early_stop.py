@@ -11,7 +11,11 @@ so bnnas offers the two published in DARTS+ (Liang et al., 2019), either or both
   architecture updates: more search would not change the result.
 
 Only epochs with architecture updates count; during the warm-up the alphas do not move and
-a "stable" genotype would mean nothing.
+a "stable" genotype would mean nothing. Nor does it while the op distributions are near
+uniform: their argmax can sit still on a near-tie for many epochs. With ``decisive: true``
+an epoch counts as stable only once the distributions have chosen
+(:func:`bnnas.train.health.decisive`); off by default, as the searches already run stopped
+without it, and a stop on a near-tie is then reported with a warning.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class EarlyStopConfig:
     skip_connects: int | None = 2
     stable_epochs: int | None = 5
     min_epochs: int = 1
+    decisive: bool = False  # stable epochs count only once the op distributions have chosen
 
     def validate(self) -> None:
         require(
@@ -70,13 +75,17 @@ class EarlyStopper:
         self.arch_epochs = 0
 
     def update(
-        self, epoch: int, key: str, normal_nodes: Any, arch_updated: bool
+        self, epoch: int, key: str, normal_nodes: Any, arch_updated: bool,
+        decisive: bool = True,
     ) -> StopDecision | None:
-        """Record epoch ``epoch`` (1-based); return a decision if a criterion fires."""
+        """Record epoch ``epoch`` (1-based); return a decision if a criterion fires.
+        ``decisive``: whether the op distributions behind ``key`` have chosen (with
+        ``config.decisive`` an undecided epoch restarts the stable count)."""
         if not arch_updated:
             return None
         self.arch_epochs += 1
-        self.unchanged = self.unchanged + 1 if key == self.last_key else 0
+        counts = decisive or not self.config.decisive
+        self.unchanged = self.unchanged + 1 if key == self.last_key and counts else 0
         self.last_key = key
         if self.arch_epochs < self.config.min_epochs:
             return None

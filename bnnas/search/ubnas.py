@@ -32,6 +32,7 @@ from bnnas.space.cell import node_softmax
 from bnnas.space.genotype import Genotype
 from bnnas.space.layout import Layout
 from bnnas.space.network import SpaceSpec, SuperNetwork
+from bnnas.train.health import op_margin
 
 __all__ = ["UBNASSearch", "build_space", "search_halves"]
 
@@ -111,15 +112,18 @@ class UBNASSearch(BilevelSearch):
                   title="normal cell")
         plot_cell(genotype.reduce.nodes, genotype.reduce.concat, self.run_dir / "reduce.png",
                   title="reduction cell")
+        arch = self.alphas_log.read()
         history = [
             {kind: [sum(col) / len(col) for col in zip(*r[f"alphas_{kind}"], strict=True)]
              for kind in ("normal", "reduce")}
-            for r in self.alphas_log.read()
+            for r in arch
         ]
         if history:
             plot_weight_history(history, self.space.ops, self.run_dir / "alphas.png")
         records = self.metrics.read()
         stopped = self.stopped
+        margin = op_margin(arch[-1]["alphas_normal"] + arch[-1]["alphas_reduce"]) \
+            if arch else None
         result = {
             "method": "ubnas",
             "epochs_budget": self.config.epochs,
@@ -130,6 +134,10 @@ class UBNASSearch(BilevelSearch):
             "search_seconds": sum(r.get("epoch_seconds", 0.0) for r in records),
             "this_session_seconds": seconds,
             "final_train_acc": records[-1]["train_acc"] if records else None,
+            # how far the final op distributions chose: mean lead of the strongest op over
+            # the runner-up per edge, and the lead that counts as a choice
+            "op_margin": margin[0] if margin else None,
+            "op_margin_decisive": margin[1] if margin else None,
             "genotype": "genotype.json",
             "dataset": self.dataset.name,
         }

@@ -48,16 +48,23 @@ def collapsed_op(genotype: Genotype) -> str | None:
     return next(iter(ops)) if len(ops) == 1 else None
 
 
-def decisive(distributions: Sequence[Sequence[float]]) -> bool:
-    """Whether op distributions (one row of probabilities per edge) have really chosen:
-    the strongest op leads the runner-up by at least half a uniform share on average. Early
-    in a search every row is near uniform and the argmax is noise; an all-same argmax then is
-    not a collapse."""
+def op_margin(distributions: Sequence[Sequence[float]]) -> tuple[float, float] | None:
+    """How far op distributions (one row of probabilities per edge) have chosen: the mean
+    lead of each row's strongest op over its runner-up, and the lead that counts as a choice,
+    half a uniform share (None without rows)."""
     rows = [sorted(row, reverse=True) for row in distributions if len(row)]
     if not rows:
-        return True
+        return None
     margins = [row[0] - (row[1] if len(row) > 1 else 0.0) for row in rows]
-    return sum(margins) / len(margins) >= 0.5 / max(len(r) for r in rows)
+    return sum(margins) / len(margins), 0.5 / max(len(r) for r in rows)
+
+
+def decisive(distributions: Sequence[Sequence[float]]) -> bool:
+    """Whether op distributions have really chosen (:func:`op_margin` at least its
+    threshold). Early in a search every row is near uniform and the argmax is noise; an
+    all-same argmax then is not a collapse, nor an unchanged argmax a settled search."""
+    margin = op_margin(distributions)
+    return margin is None or margin[0] >= margin[1]
 
 
 def warn_if_collapsed(genotype: Genotype, epoch: int,
@@ -73,6 +80,23 @@ def warn_if_collapsed(genotype: Genotype, epoch: int,
         )
         return op
     return None
+
+
+def warn_if_undecided(epoch: int, distributions: Sequence[Sequence[float]]) -> bool:
+    """Log a warning if a search stopped because its derived genotype stood still while
+    the op distributions behind it are not :func:`decisive`: the ops were then picked from a
+    near-tie and another seed may pick others."""
+    margin = op_margin(distributions)
+    if margin is None or margin[0] >= margin[1]:
+        return False
+    log.warning(
+        "warning: search epoch %d: the derived genotype stood still, but the op "
+        "distributions are near uniform (the strongest op leads the runner-up by %.3f on "
+        "average, under half a uniform share, %.3f): its ops were picked from a near-tie; "
+        "set early_stop.decisive=true to stop only once they have chosen, or raise arch.lr",
+        epoch, margin[0], margin[1],
+    )
+    return True
 
 
 def warn_if_statistics_lag(epoch: int, train_acc: float, test_acc: float,

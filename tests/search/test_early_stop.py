@@ -51,3 +51,23 @@ def test_min_epochs_delays_stopping():
 def test_invalid_config(data):
     with pytest.raises(ConfigError):
         from_dict(EarlyStopConfig, data)
+
+
+def test_with_decisive_on_undecided_epochs_do_not_count_as_stable():
+    lenient = EarlyStopper(EarlyStopConfig(skip_connects=None, stable_epochs=2))
+    strict = EarlyStopper(EarlyStopConfig(skip_connects=None, stable_epochs=2, decisive=True))
+    for epoch in (1, 2):
+        assert lenient.update(epoch, "g", CONV, arch_updated=True, decisive=False) is None
+        assert strict.update(epoch, "g", CONV, arch_updated=True, decisive=False) is None
+    # the argmax stood still on a near-tie: the default rule stops, the strict one waits
+    assert lenient.update(3, "g", CONV, arch_updated=True, decisive=False).epoch == 3
+    assert strict.update(3, "g", CONV, arch_updated=True, decisive=False) is None
+    # once the distributions have chosen, each decided epoch that keeps the genotype counts
+    assert strict.update(4, "g", CONV, arch_updated=True, decisive=True) is None
+    assert strict.update(5, "g", CONV, arch_updated=False) is None  # no update: no count
+    assert strict.update(6, "g", CONV, arch_updated=True, decisive=False) is None  # reset
+    assert strict.update(7, "g", CONV, arch_updated=True, decisive=True) is None
+    decision = strict.update(8, "g", CONV, arch_updated=True, decisive=True)
+    assert decision is not None and decision.criterion == "stable_epochs"
+    assert decision.epoch == 8
+    assert from_dict(EarlyStopConfig, {"decisive": True}).decisive is True

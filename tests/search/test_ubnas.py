@@ -1,4 +1,5 @@
 import json
+import logging
 import shutil
 
 import pytest
@@ -61,6 +62,20 @@ def test_early_stop_by_stable_genotype_saves_epochs(tmp_path, tiny_dataset):
     assert result["epochs_run"] == 4 and result["epochs_saved"] == 4
     assert len(_lines(run / "metrics.jsonl")) == 4
     assert "unchanged for 2 epochs" in result["stop_detail"]
+
+
+def test_a_stop_on_a_near_tie_warns_and_decisive_waits_for_a_choice(tmp_path, tiny_dataset,
+                                                                    caplog):
+    # A vanishing architecture learning rate leaves the op distributions uniform.
+    with caplog.at_level(logging.WARNING, logger="bnnas"):
+        _, result, _ = _search(tmp_path, tiny_dataset, "tie", "epochs=5", "arch.lr=1e-9",
+                               "early_stop.stable_epochs=2")
+    assert result["stopped_by"] == "stable_epochs"
+    assert result["op_margin"] < 0.001 < result["op_margin_decisive"] == 0.5 / 8  # 8 ops
+    assert [r for r in caplog.records if "near-tie" in r.getMessage()]
+    _, strict, _ = _search(tmp_path, tiny_dataset, "strict", "epochs=5", "arch.lr=1e-9",
+                           "early_stop.stable_epochs=2", "early_stop.decisive=true")
+    assert strict["stopped_by"] is None and strict["epochs_run"] == 5
 
 
 def test_resume_after_a_crash_gives_the_same_genotype(tmp_path, tiny_dataset):

@@ -51,6 +51,22 @@ def test_a_collapse_warning_needs_decisive_distributions(caplog):
     assert warn_if_collapsed(mixed, 8, chosen) is None
 
 
+def test_a_stop_on_a_near_tie_warns_and_names_the_margin(caplog):
+    from bnnas.train.health import op_margin, warn_if_undecided
+
+    near_uniform = [[0.119, 0.116, 0.131, 0.121, 0.118, 0.12, 0.124, 0.151]] * 4
+    chosen = [[0.05, 0.05, 0.6, 0.05, 0.05, 0.1, 0.05, 0.05]] * 4
+    assert op_margin(near_uniform) == (pytest.approx(0.151 - 0.131), 0.0625)
+    assert op_margin(chosen) == (pytest.approx(0.5), 0.0625)
+    assert op_margin([]) is None
+    with caplog.at_level(logging.WARNING, logger="bnnas"):
+        assert not warn_if_undecided(12, chosen)
+        assert not caplog.records
+        assert warn_if_undecided(12, near_uniform)
+    message = caplog.records[-1].getMessage()
+    assert "near-tie" in message and "0.020" in message and "early_stop.decisive=true" in message
+
+
 def test_gradient_norm_sees_nan_and_inf():
     a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
     assert gradient_norm([a, b]) == 0.0  # no gradients yet
