@@ -74,6 +74,7 @@ class GoalRow:
     best: Summary | None
     over_bound: Summary | None  # the group's most accurate network, when none is in bound
     goal: Goal
+    bound: float | None  # the goal's OPs bound as measured (None: no bound)
 
     @property
     def shortfall(self) -> float | None:
@@ -82,27 +83,27 @@ class GoalRow:
             return None
         return max(0.0, self.goal.accuracy - (self.best.value("test_acc") or 0.0))
 
-    def verdict(self, bound: float | None) -> str:
+    def verdict(self) -> str:
         if self.best is None:
             ops = self.over_bound.value("ops") if self.over_bound else None
-            if ops is None or bound is None:
+            if ops is None or self.bound is None:
                 return "no network within the bound"
-            return f"no network within the bound (its best is at {ops / bound:.2f}x it)"
+            return f"no network within the bound (its best is at {ops / self.bound:.2f}x it)"
         if self.shortfall == 0:
             return "met"
         return f"missed by {self.shortfall:.2f} points"
 
-    def cells(self, bound: float | None) -> list[str]:
+    def cells(self) -> list[str]:
         """The row under :data:`HEADERS`."""
         best = self.best
         if best is None:
-            return [self.group, "–", "–", "–", "–", "–", self.verdict(bound)]
+            return [self.group, "–", "–", "–", "–", "–", self.verdict()]
         acc, std = best.value("test_acc"), best.std.get("test_acc")
         ops = best.value("ops")
         return [self.group, best.name, ", ".join(str(s) for s in best.seeds),
                 f"{acc:.2f}" + (f" ± {std:.2f}" if std is not None else ""),
                 format_count(ops) if ops is not None else "–",
-                f"{self.shortfall:.2f}", self.verdict(bound)]
+                f"{self.shortfall:.2f}", self.verdict()]
 
 
 @dataclass
@@ -128,7 +129,7 @@ class GoalCheck:
                       "best": r.best.name if r.best else None,
                       "test_acc": r.best.value("test_acc") if r.best else None,
                       "ops": r.best.value("ops") if r.best else None,
-                      "shortfall": r.shortfall, "verdict": r.verdict(self.bound)}
+                      "shortfall": r.shortfall, "verdict": r.verdict()}
                      for r in self.rows],
         }
 
@@ -145,7 +146,7 @@ def _best(group: str, candidates: Sequence[Summary], bound: float | None,
     within = [s for s in candidates
               if bound is None or (s.value("ops") is not None and s.value("ops") <= bound)]
     return GoalRow(group, max(within, key=acc) if within else None,
-                   None if within else max(candidates, key=acc), goal)
+                   None if within else max(candidates, key=acc), goal, bound)
 
 
 def check_goal(goal: Goal, summaries: Sequence[Summary]) -> GoalCheck | None:

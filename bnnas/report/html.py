@@ -63,7 +63,7 @@ def render_html(report: Report, plots: Mapping[str, tuple[str, bytes]]) -> str:
     if report.goal:
         parts += [f"<h2>{escape(goals.TITLE)}</h2>",
                   _table(goals.HEADERS,
-                         [r.cells(report.goal.bound) for r in report.goal.rows], ""),
+                         [r.cells() for r in report.goal.rows], ""),
                   f"<p>{escape(report.goal.note())}</p>"]
     if report.searches:
         rows = [[s.label, s.method, str(s.path), s.status,

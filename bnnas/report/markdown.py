@@ -43,7 +43,7 @@ def render_markdown(report: Report, plot_files: Mapping[str, str]) -> str:
                   f"- {methods.NOTE}", ""]
     if report.goal:
         parts += [f"## {goals.TITLE}", "",
-                  _table(goals.HEADERS, [r.cells(report.goal.bound) for r in report.goal.rows],
+                  _table(goals.HEADERS, [r.cells() for r in report.goal.rows],
                          None), "", f"- {report.goal.note()}", ""]
     if report.searches:
         rows = [[s.label, s.method, str(s.path), s.status,

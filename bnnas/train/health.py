@@ -86,15 +86,15 @@ def warn_if_undecided(epoch: int, distributions: Sequence[Sequence[float]]) -> b
     """Log a warning if a search stopped because its derived genotype stood still while
     the op distributions behind it are not :func:`decisive`: the ops were then picked from a
     near-tie and another seed may pick others."""
-    margin = op_margin(distributions)
-    if margin is None or margin[0] >= margin[1]:
+    if decisive(distributions):
         return False
+    margin, needed = op_margin(distributions)  # type: ignore[misc]  # rows exist: undecided
     log.warning(
         "warning: search epoch %d: the derived genotype stood still, but the op "
         "distributions are near uniform (the strongest op leads the runner-up by %.3f on "
         "average, under half a uniform share, %.3f): its ops were picked from a near-tie; "
         "set early_stop.decisive=true to stop only once they have chosen, or raise arch.lr",
-        epoch, margin[0], margin[1],
+        epoch, margin, needed,
     )
     return True
 

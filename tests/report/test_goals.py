@@ -48,10 +48,10 @@ def test_the_bound_comes_from_the_reference_row_and_each_method_gets_its_best_wi
     assert mots.best.name == "mots (best)"
     assert mots.best.value("test_acc") == pytest.approx(90.5)
     assert mots.shortfall == pytest.approx(1.5)
-    assert mots.verdict(check.bound) == "missed by 1.50 points"
-    assert mots.cells(check.bound)[2:6] == ["0, 1", "90.50 ± 0.71", "700", "1.50"]
+    assert mots.verdict() == "missed by 1.50 points"
+    assert mots.cells()[2:6] == ["0, 1", "90.50 ± 0.71", "700", "1.50"]
     assert rows["ubnas"].best is None
-    assert rows["ubnas"].verdict(check.bound) == ("no network within the bound "
+    assert rows["ubnas"].verdict() == ("no network within the bound "
                                                   "(its best is at 1.20x it)")
     # any network: the random draw is counted there, the big reference is not within bound
     assert rows[ANY].best.name == "random-equal-ops (mots space) #0"
@@ -63,7 +63,7 @@ def test_a_network_at_the_goal_meets_it_and_no_bound_admits_every_network():
     assert check.bound is None
     rows = {r.group: r for r in check.rows}
     assert rows["mots"].best.value("test_acc") == 92.5
-    assert rows["mots"].shortfall == 0 and rows["mots"].verdict(None) == "met"
+    assert rows["mots"].shortfall == 0 and rows["mots"].verdict() == "met"
     assert rows[ANY].best.name == "big"
     assert "no OPs bound" in check.note()
 
