@@ -3,8 +3,10 @@
 Runs are grouped by name, dataset, epochs and the seed of the search (or random draw) that made
 the network, so a longer retrain of the same network stays a line of its own, and so does the
 network another search seed found: a line averages retrains of one network over their training
-seeds. The spread is the sample standard deviation (n - 1 in the denominator), the
-usual "mean ± std over seeds" of NAS tables; with a single seed there is none (None).
+seeds. Lines that would share a name get the epochs or the search seed added to it, so that
+tables, plot labels and ``compare.json`` tell them apart. The spread is the sample standard
+deviation (n - 1 in the denominator), the usual "mean ± std over seeds" of NAS tables; with a
+single seed there is none (None).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class Summary:
     standard deviation over the runs that have it.
     """
 
-    name: str
+    name: str  # unique among the lines of one report (see :func:`aggregate`)
     method: str
     dataset: str | None
     epochs: int | None
@@ -40,6 +42,7 @@ class Summary:
     commands: list[str] = field(default_factory=list)
     published: bool = False
     source: str | None = None
+    plain_name: str | None = None  # the runs' own name, before aggregate() told lines apart
 
     @property
     def runs(self) -> int:
@@ -76,14 +79,16 @@ def mean_and_std(values: Sequence[float | None]) -> tuple[float | None, float | 
     return statistics.fmean(present), std
 
 
-def _order(summary: Summary) -> tuple[int, str, int]:
+def _order(summary: Summary) -> tuple[int, str, int, int]:
     rank = METHOD_ORDER.index(summary.method) if summary.method in METHOD_ORDER else 10
-    return (20 if summary.published else rank), summary.name, summary.search_seed or 0
+    return ((20 if summary.published else rank), summary.name, summary.epochs or 0,
+            summary.search_seed or 0)
 
 
 def aggregate(rows: Sequence[Row]) -> list[Summary]:
     """One :class:`Summary` per (name, dataset, epochs, search seed), searched methods first
-    (in :data:`METHOD_ORDER`), then hand-made networks, each group by name and search seed."""
+    (in :data:`METHOD_ORDER`), then hand-made networks, each group by name, epochs and search
+    seed."""
     groups: dict[tuple[str, str, int, int | None], list[Row]] = {}
     for row in rows:
         groups.setdefault((row.name, row.dataset, row.epochs, row.search_seed), []).append(row)
@@ -93,12 +98,26 @@ def aggregate(rows: Sequence[Row]) -> list[Summary]:
         summary = Summary(name=name, method=members[0].method, dataset=dataset, epochs=epochs,
                           seeds=[r.seed for r in members], search_seed=search_seed,
                           search_run=members[0].search_run, control_of=members[0].control_of,
-                          commands=[r.command for r in members])
+                          commands=[r.command for r in members], plain_name=name)
         for key in NUMERIC_FIELDS:
             summary.mean[key], summary.std[key] = mean_and_std([getattr(r, key) for r in members])
         summaries.append(summary)
+    summaries.sort(key=_order)
+    _name_epochs(summaries)
     _name_search_seeds(summaries)
-    return sorted(summaries, key=_order)
+    return summaries
+
+
+def _name_epochs(summaries: Sequence[Summary]) -> None:
+    """A network name trained for different numbers of epochs (e.g. the study's recipe and
+    a longer schedule) gets the epochs on each of its lines, whatever their search seed, so
+    the lines of one schedule still share a name across search seeds."""
+    epochs: dict[tuple[str, str | None], set[int | None]] = {}
+    for s in summaries:
+        epochs.setdefault((s.name, s.dataset), set()).add(s.epochs)
+    for s in summaries:
+        if len(epochs[(s.name, s.dataset)]) > 1 and s.epochs is not None:
+            s.name += f" ({s.epochs} epochs)"
 
 
 def _name_search_seeds(summaries: Sequence[Summary]) -> None:

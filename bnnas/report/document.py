@@ -55,7 +55,8 @@ class Report:
             "mean ± sample standard deviation over them (same for every number). seeds: the "
             "training seeds; a found network retrained with seeds other than its search's "
             "also names the seed that found it, and another search seed's network is a line "
-            "of its own.",
+            "of its own, as is a network trained for another number of epochs (its name then "
+            "gives the epochs).",
             "BOPs: binary multiply-accumulates; FLOPs: real multiply-accumulates; "
             "OPs = BOPs / 64 + FLOPs; size: 1 bit per binary weight, 32 bits per real value. "
             "Measured by profiling each trained model at its training input size.",

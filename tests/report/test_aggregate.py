@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from bnnas.report.aggregate import aggregate, pareto_optimal
+from bnnas.report.aggregate import aggregate, pareto_optimal, unseeded_name
 from bnnas.report.rows import Row
 
 
@@ -59,9 +59,28 @@ def test_groups_by_name_dataset_and_epochs_searched_methods_first():
         row("ubnas", method="ubnas"), row("bresnet_small", seed=1),
     ])
     assert [(s.name, s.epochs, s.runs) for s in summaries] == [
-        ("ubnas", 30, 1), ("mots (best)", 30, 1), ("bresnet_small", 30, 2),
-        ("bresnet_small", 5, 1),
+        ("ubnas", 30, 1), ("mots (best)", 30, 1), ("bresnet_small (5 epochs)", 5, 1),
+        ("bresnet_small (30 epochs)", 30, 2),
     ]
+    assert {s.plain_name for s in summaries[2:]} == {"bresnet_small"}
+
+
+def test_a_longer_retrain_of_a_found_network_is_named_apart_from_its_other_seeds():
+    summaries = aggregate([
+        row("mots (best)", method="mots", seed=1, epochs=15, acc=92.2, search_seed=1),
+        row("mots (best)", method="mots", seed=1, epochs=30, acc=92.8, search_seed=1),
+        row("mots (best)", method="mots", seed=0, epochs=15, acc=90.6, search_seed=0),
+        row("mots (best)", method="mots", seed=1, epochs=100, acc=93.0, search_seed=1),
+    ])
+    assert [s.name for s in summaries] == [
+        "mots (best) (15 epochs) (search seed 0)",
+        "mots (best) (15 epochs) (search seed 1)",
+        "mots (best) (30 epochs)",
+        "mots (best) (100 epochs)",  # ordered by epochs, not by the text of the name
+    ]
+    assert len({s.name for s in summaries}) == len(summaries)
+    # the 15-epoch lines of both search seeds stay one network for the methods table
+    assert {unseeded_name(s) for s in summaries[:2]} == {"mots (best) (15 epochs)"}
 
 
 def test_pareto_optimal_points():

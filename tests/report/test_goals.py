@@ -12,16 +12,17 @@ from bnnas.report.goals import ANY, Goal, check_goal
 from bnnas.report.rows import Row, control_method
 
 
-def row(name, method, acc, ops, *, seed=0, search_seed=0, search_run="s", control_of=None):
-    return Row(name=name, method=method, dataset="fashion-mnist", seed=seed, epochs=15,
+def row(name, method, acc, ops, *, seed=0, search_seed=0, search_run="s", control_of=None,
+        epochs=15):
+    return Row(name=name, method=method, dataset="fashion-mnist", seed=seed, epochs=epochs,
                test_acc=acc, best_test_acc=None, bops=ops * 64, flops=0.0, ops=ops,
                params=1, model_bytes=1.0, search_seconds=1.0, train_seconds=1.0,
                command="bnnas train", search_command=None, run=f"{name}-{seed}-{search_seed}",
                search_run=search_run, search_seed=search_seed, control_of=control_of)
 
 
-def hand(name, acc, ops):
-    return row(name, "hand-made", acc, ops, search_seed=None, search_run=None)
+def hand(name, acc, ops, epochs=15):
+    return row(name, "hand-made", acc, ops, search_seed=None, search_run=None, epochs=epochs)
 
 
 def study():
@@ -66,6 +67,13 @@ def test_a_network_at_the_goal_meets_it_and_no_bound_admits_every_network():
     assert rows["mots"].shortfall == 0 and rows["mots"].verdict() == "met"
     assert rows[ANY].best.name == "big"
     assert "no OPs bound" in check.note()
+
+
+def test_the_reference_is_found_by_its_own_name_when_its_lines_name_their_epochs():
+    summaries = aggregate([hand("big", 93.0, 10_000.0), hand("big", 93.5, 10_000.0, epochs=45),
+                           row("ubnas", "ubnas", 89.0, 900.0)])
+    assert {s.name for s in summaries} >= {"big (15 epochs)", "big (45 epochs)"}
+    assert check_goal(Goal(92.0, "big", 10.0), summaries).bound == pytest.approx(1_000.0)
 
 
 def test_an_unmeasured_reference_applies_no_bound_and_says_so():
