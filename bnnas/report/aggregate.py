@@ -42,7 +42,10 @@ class Summary:
     commands: list[str] = field(default_factory=list)
     published: bool = False
     source: str | None = None
-    plain_name: str | None = None  # the runs' own name, before aggregate() told lines apart
+    plain_name: str = ""  # the runs' own name, before aggregate() told lines apart
+
+    def __post_init__(self) -> None:
+        self.plain_name = self.plain_name or self.name
 
     @property
     def runs(self) -> int:
@@ -98,7 +101,7 @@ def aggregate(rows: Sequence[Row]) -> list[Summary]:
         summary = Summary(name=name, method=members[0].method, dataset=dataset, epochs=epochs,
                           seeds=[r.seed for r in members], search_seed=search_seed,
                           search_run=members[0].search_run, control_of=members[0].control_of,
-                          commands=[r.command for r in members], plain_name=name)
+                          commands=[r.command for r in members])
         for key in NUMERIC_FIELDS:
             summary.mean[key], summary.std[key] = mean_and_std([getattr(r, key) for r in members])
         summaries.append(summary)

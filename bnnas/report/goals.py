@@ -156,7 +156,7 @@ def check_goal(goal: Goal, summaries: Sequence[Summary]) -> GoalCheck | None:
         return None
     bound = None
     if goal.reference is not None:
-        reference = next((s for s in measured if (s.plain_name or s.name) == goal.reference
+        reference = next((s for s in measured if s.plain_name == goal.reference
                           and s.value("ops") is not None), None)
         bound = reference.value("ops") / goal.divisor if reference else None  # type: ignore[operator]
     methods: dict[str, list[Summary]] = {}
